@@ -1,0 +1,3 @@
+from nyx_core.cli import main
+
+raise SystemExit(main())

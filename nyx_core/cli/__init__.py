@@ -1,0 +1,39 @@
+"""The ``nyx`` command: thin argument parsing over the managers.
+
+Each subcommand group lives in its own module with ``register(subparsers)``; a handler returns
+an exit code. A ``NyxError`` becomes one line on stderr and exit code 1 (2 for usage errors).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from nyx_core.errors import NyxError
+from nyx_core.cli import config as config_cmd
+from nyx_core.cli import dataset as dataset_cmd
+from nyx_core.cli import files as files_cmd
+from nyx_core.cli import info as info_cmd
+from nyx_core.cli import train as train_cmd
+
+GROUPS = (files_cmd, info_cmd, dataset_cmd, config_cmd, train_cmd)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="nyx", description="Nyx Trainer: LoRA training for SD-family models.")
+    parser.add_argument("--workspace", help="workspace root (default: $NYX_WORKSPACE or ./workspace)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for group in GROUPS:
+        group.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except NyxError as exc:
+        print(f"nyx: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,8 @@
+"""`nyx config …` subcommands (filled in by the config issue)."""
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # noqa: ARG001 - placeholder until implemented
+    return None

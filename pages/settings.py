@@ -1,0 +1,51 @@
+"""Settings page: where sd-scripts lives, its Python, tokens (masked), password, webhook."""
+from pathlib import Path
+
+import streamlit as st
+
+from nyx_core.settings import Secret
+from nyx_core.system import gpu_summary
+from nyx_ui.context import get_settings, get_workspace
+
+ws = get_workspace()
+settings = get_settings()
+
+st.title("Settings")
+st.caption(f"Workspace: `{ws.root}` (set `NYX_WORKSPACE` to move it). Environment variables override what is saved here.")
+
+found, why = settings.sd_scripts_status()
+(st.success if found else st.warning)(f"sd-scripts: {why}")
+
+with st.form("settings"):
+    sd_dir = st.text_input("sd-scripts folder", value=str(settings.sd_scripts_dir))
+    sd_py = st.text_input(
+        "Python for sd-scripts (its own venv)",
+        value=str(settings.sd_scripts_python or ""),
+        placeholder=str(Path(sd_dir) / "venv" / "bin" / "python"),
+    )
+    hf = st.text_input("Hugging Face token", type="password", placeholder=settings.hf_token.masked() or "not set")
+    civ = st.text_input("Civitai token", type="password", placeholder=settings.civitai_token.masked() or "not set")
+    pw = st.text_input("Dashboard password", type="password", placeholder=settings.password.masked() or "not set")
+    hook = st.text_input("Webhook URL for 'run finished' notifications", value=settings.webhook_url)
+    saved = st.form_submit_button("Save settings", type="primary")
+
+if saved:
+    settings.sd_scripts_dir = Path(sd_dir).expanduser()
+    settings.sd_scripts_python = Path(sd_py).expanduser() if sd_py.strip() else None
+    # An empty secret box means "keep what is there", so saving never wipes a token by accident.
+    if hf:
+        settings.hf_token = Secret(hf)
+    if civ:
+        settings.civitai_token = Secret(civ)
+    if pw:
+        settings.password = Secret(pw)
+    settings.webhook_url = hook.strip()
+    path = settings.save(ws.root)
+    st.success(f"Saved to `{ws.relative(path)}`.")
+
+st.subheader("This machine")
+gpus = gpu_summary()
+if gpus:
+    st.dataframe(gpus, hide_index=True)
+else:
+    st.caption("No NVIDIA GPU detected.")

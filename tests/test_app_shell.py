@@ -1,0 +1,60 @@
+"""AppTest for the shell (app.py) and the Settings page, and the `nyx info` CLI."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from streamlit.testing.v1 import AppTest
+
+from tests.conftest import REPO_ROOT
+
+
+def _app() -> AppTest:
+    return AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=30)
+
+
+def test_app_runs_without_password(ws) -> None:
+    at = _app().run()
+    assert not at.exception
+
+
+def test_login_form_when_password_set(ws, monkeypatch) -> None:
+    monkeypatch.setenv("NYX_PASSWORD", "correct horse")
+    at = _app().run()
+    assert at.text_input[0].label == "Password"
+    at.text_input[0].input("correct horse")
+    at.button[0].click().run()
+    assert at.session_state["nyx_authenticated"] is True
+
+
+def test_refuses_public_bind_without_password(ws) -> None:
+    from streamlit import config
+
+    old = config.get_option("server.address")
+    try:
+        config.set_option("server.address", "0.0.0.0")
+        at = _app().run()
+        assert any("Set a password" in t.value for t in at.title)
+    finally:
+        config.set_option("server.address", old)
+
+
+def test_settings_page_saves_and_masks(ws) -> None:
+    at = AppTest.from_file(str(REPO_ROOT / "pages" / "settings.py"), default_timeout=30).run()
+    assert not at.exception
+    boxes = {t.label: t for t in at.text_input}
+    boxes["Hugging Face token"].input("hf_secret_value_123")
+    at.button[0].click().run()
+    saved = (ws.root / "settings.toml").read_text()
+    assert "hf_secret_value_123" in saved
+    at = AppTest.from_file(str(REPO_ROOT / "pages" / "settings.py"), default_timeout=30).run()
+    assert all("hf_secret_value_123" not in (t.placeholder or "") for t in at.text_input)
+
+
+def test_cli_info_json(ws) -> None:
+    out = subprocess.run([sys.executable, "-m", "nyx_core", "info", "--json"], capture_output=True, text=True,
+                         check=True, cwd=REPO_ROOT)
+    info = json.loads(out.stdout)
+    assert info["workspace"] == str(ws.root)
+    assert info["sd_scripts"]["found"] in (True, False) and info["sd_scripts"]["detail"]
