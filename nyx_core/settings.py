@@ -58,6 +58,7 @@ _FIELDS: dict[str, tuple[str, bool]] = {
     "civitai_token": ("CIVITAI_TOKEN", True),
     "password": ("NYX_PASSWORD", True),
     "webhook_url": ("NYX_WEBHOOK_URL", False),
+    "launcher": ("NYX_LAUNCHER", False),
 }
 
 
@@ -75,6 +76,9 @@ class Settings:
     civitai_token: Secret = field(default_factory=lambda: Secret(""))
     password: Secret = field(default_factory=lambda: Secret(""))
     webhook_url: str = ""
+    #: "accelerate" (``python -m accelerate.commands.launch``, the normal way) or "python" (run the
+    #: script directly: single process, no accelerate needed; used on CPU test rigs).
+    launcher: str = "accelerate"
 
     @property
     def python_for_sd_scripts(self) -> Path:
