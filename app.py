@@ -1,12 +1,9 @@
 """Nyx Trainer: `streamlit run app.py`. The shell only: access gate, then navigation."""
 import streamlit as st
 
-from nyx_ui.access import gate
+from nyx_ui.access import blocking_view
 
 st.set_page_config(page_title="Nyx Trainer", page_icon="🌙", layout="wide")
-
-if not gate():
-    st.stop()
 
 PAGES = {
     "Dataset": [st.Page("pages/datasets.py", title="Datasets", icon="🖼️", url_path="datasets")],
@@ -19,4 +16,9 @@ PAGES = {
     "Settings": [st.Page("pages/settings.py", title="Settings", icon="🔧", url_path="settings")],
 }
 
-st.navigation(PAGES).run()
+blocked = blocking_view()
+if blocked is not None:
+    # Only the sign-in (or "set a password") view exists until the visitor is let in.
+    st.navigation([st.Page(blocked, title="Nyx Trainer", url_path="signin")], position="hidden").run()
+else:
+    st.navigation(PAGES).run()

@@ -33,14 +33,13 @@ class AppServer:
         self.url, self.workspace, self.proc, self.log = url, workspace, proc, log
 
 
-@pytest.fixture
-def app_server(tmp_path: Path) -> Iterator[AppServer]:
-    """Starts the app against a fresh workspace; yields its URL and workspace path."""
+def start_app(tmp_path: Path, extra_env: dict[str, str] | None = None) -> AppServer:
+    """`streamlit run app.py` on a free localhost port against a fresh workspace."""
     port = _free_port()
     workspace = tmp_path / "workspace"
     env = {k: v for k, v in os.environ.items() if k not in ("NYX_PASSWORD", "HF_TOKEN", "CIVITAI_TOKEN")}
-    env.update(NYX_WORKSPACE=str(workspace), PYTHONUNBUFFERED="1")
-    log = tmp_path / "streamlit.log"
+    env.update(NYX_WORKSPACE=str(workspace), PYTHONUNBUFFERED="1", **(extra_env or {}))
+    log = tmp_path / f"streamlit-{port}.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
@@ -53,20 +52,31 @@ def app_server(tmp_path: Path) -> Iterator[AppServer]:
         try:
             with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
                 if r.status == 200:
-                    break
+                    return AppServer(url, workspace, proc, log)
         except OSError:
             time.sleep(0.3)
-    else:
-        proc.kill()
-        pytest.fail("streamlit did not start:\n" + log.read_text(errors="replace"))
+    stop_app(proc)
+    pytest.fail("streamlit did not start:\n" + log.read_text(errors="replace"))
+
+
+def stop_app(proc: subprocess.Popen) -> None:
     try:
-        yield AppServer(url, workspace, proc, log)
-    finally:
         os.killpg(proc.pid, 15)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, 9)
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, 9)
+    except ProcessLookupError:
+        pass
+
+
+@pytest.fixture
+def app_server(tmp_path: Path) -> Iterator[AppServer]:
+    """Starts the app against a fresh workspace; yields its URL and workspace path."""
+    server = start_app(tmp_path)
+    try:
+        yield server
+    finally:
+        stop_app(server.proc)
 
 
 @pytest.fixture(scope="session")
