@@ -1,0 +1,1 @@
+"""What Nyx knows about Kohya sd-scripts: which options each script takes, and rendering its files."""
