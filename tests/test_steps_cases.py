@@ -130,3 +130,12 @@ def test_warnings_on_cases(kohya_facts: Path):
     assert "bucket_below_batch" in codes["b11_bs8_many_singleton_buckets"]
     assert "default_1600" not in codes["b01_sd15_mixed_ar_epochs"]
     assert codes["b01_sd15_mixed_ar_epochs"] == set()
+
+
+def test_speed_from_real_logs(kohya_facts: Path):
+    """Parsing (not timing): the s/it of the last 'steps:' bar of real sd-scripts logs."""
+    from nyx_core.steps import speed_from_progress
+
+    assert speed_from_progress(kohya_facts / "logs" / "spike_lora_prof_20steps.log") == pytest.approx(2.13)
+    # a run stopped before its first step has no speed yet
+    assert speed_from_progress(kohya_facts / "steps" / "real_runs" / "verify_nb01_default_1600_steps.log") is None
