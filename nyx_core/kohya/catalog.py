@@ -42,6 +42,10 @@ LYCORIS_ALGO: dict[NetworkType, str] = {
 }
 
 ALL = frozenset(Family)
+
+FAMILY_NAMES: dict[Family, str] = {
+    Family.sd15: "SD1.5", Family.sdxl: "SDXL", Family.flux: "Flux", Family.sd3: "SD3.5",
+}
 _UNET = frozenset({Family.sd15, Family.sdxl})
 _DIT = frozenset({Family.flux, Family.sd3})
 
