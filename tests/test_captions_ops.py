@@ -1,0 +1,80 @@
+"""Caption files on disk: read/write, bulk preview/apply, undo restoring exact bytes."""
+from __future__ import annotations
+
+import pytest
+from PIL import Image
+
+from nyx_core.datasets import caption_ops
+from nyx_core.datasets.captions import TagOp
+from nyx_core.datasets.caption_ops import UndoError
+from nyx_core.datasets.layout import scan_dataset
+from nyx_core.datasets.manager import create_dataset
+from nyx_core.trash import list_trash
+
+
+@pytest.fixture
+def layout(ws):
+    create_dataset(ws, "d", "ohwx", 5)
+    folder = ws.datasets / "d" / "5_ohwx"
+    for i in range(4):
+        Image.new("RGB", (8, 8)).save(folder / f"{i}.png")
+    (folder / "0.txt").write_bytes(b"\xef\xbb\xbfa, b\r\n")  # BOM + CRLF: must come back byte-exact
+    (folder / "1.txt").write_bytes(b"b,c")
+    (folder / "2.txt").write_bytes(b"")  # empty caption
+    # 3.png has no caption
+    return scan_dataset(ws, "d")
+
+
+def _bytes(layout):
+    return {p.name: p.read_bytes() for p in sorted((layout.root / "5_ohwx").glob("*.txt"))}
+
+
+def test_read_write_one(layout):
+    img = layout.images()[3]
+    assert caption_ops.read_caption(layout, img) is None
+    caption_ops.write_caption(layout, img, "new one")
+    assert caption_ops.read_caption(layout, img) == "new one"
+    assert caption_ops.read_caption(layout, layout.images()[0]) == "a, b\r\n"
+    with pytest.raises(Exception):
+        caption_ops.write_caption(layout, layout.root / "elsewhere.png", "x")
+
+
+def test_preview_then_apply_then_undo_exact_bytes(ws, layout):
+    before = _bytes(layout)
+    op = TagOp("add", tags=("ohwx",), front=True)
+    pv = caption_ops.preview(layout, op, limit=2)
+    assert pv.total == 4 and pv.changed == 4 and len(pv.samples) == 2
+    assert pv.samples[0].before == "a, b\r\n" and pv.samples[0].after == "ohwx, a, b\n"
+    assert _bytes(layout) == before  # preview writes nothing
+    assert caption_ops.apply(layout, op) == 4
+    assert (layout.root / "5_ohwx" / "3.txt").read_text() == "ohwx"
+    assert (layout.root / "5_ohwx" / "1.txt").read_text() == "ohwx, b, c"
+    info = caption_ops.undo_info(layout)
+    assert info.count == 4 and "ohwx" in info.op
+    assert caption_ops.undo(ws, layout) == 4
+    assert _bytes(layout) == before  # 3.txt gone again, BOM/CRLF back
+    assert any(e.original.endswith("3.txt") for e in list_trash(ws))
+    with pytest.raises(UndoError):
+        caption_ops.undo(ws, layout)
+
+
+def test_next_operation_replaces_journal_and_selection(ws, layout):
+    imgs = layout.images()
+    caption_ops.apply(layout, TagOp("remove", tags=("b",)))
+    mid = _bytes(layout)
+    n = caption_ops.apply(layout, TagOp("replace", mapping=(("c", "see"),)), images=[imgs[1]])
+    assert n == 1
+    caption_ops.undo(ws, layout)
+    assert _bytes(layout) == mid  # only the last operation is undone
+
+
+def test_noop_writes_nothing(layout):
+    assert caption_ops.apply(layout, TagOp("remove", tags=("zzz",))) == 0
+    assert caption_ops.undo_info(layout) is None
+
+
+def test_frequency_and_run(ws, layout):
+    assert caption_ops.dataset_tag_frequency(layout) == {"a": 1, "b": 2, "c": 1}
+    pv = caption_ops.run(ws, "d", TagOp("sort"), dry_run=True)
+    assert pv.changed == 0
+    assert caption_ops.run(ws, "d", TagOp("add", tags=("z",))) == 4
