@@ -1,0 +1,223 @@
+"""Job, its status, its spec, and the progress event schema (v1).
+
+A job is a folder (see ``store.py``); these dataclasses are what its JSON files hold.
+
+Progress events, schema v1
+==========================
+
+``progress.jsonl`` holds one JSON object per line, appended by the runner only. Every event has
+``v`` (schema version, ``1``), ``t`` (Unix time in seconds, float) and ``type``. Readers must ignore
+unknown types and unknown fields (new fields may be added without a version bump; removing or
+changing the meaning of a field bumps ``v``).
+
+=============  ===================================================================================
+type           fields
+=============  ===================================================================================
+``phase``      ``phase``: one of ``PHASES`` (starting, preparing dataset, loading model, caching
+               latents, preparing optimizer, training, saving, sampling, finished)
+``summary``    what sd-scripts printed before training: ``total`` (optimization steps), ``epochs``,
+               ``images`` (train images x repeats), ``reg_images``, ``batches_per_epoch``,
+               ``batch_size``, ``grad_accum`` (each optional)
+``step``       ``step``, ``total``, ``epoch``, ``epochs`` (may be null before the first epoch line),
+               ``rate`` + ``rate_unit`` (``"it/s"`` or ``"s/it"``, as tqdm printed it),
+               ``it_per_s`` (normalised), ``elapsed_s``, ``eta_s``, ``avr_loss`` (null on the first
+               print of a step)
+``epoch``      ``epoch``, ``epochs``
+``metric``     from the TensorBoard events: ``step``, ``values`` (tag -> float, e.g.
+               ``loss/current``, ``loss/average``, ``lr/unet``), plus shortcuts ``loss``
+               (= loss/current) and ``lr`` (= lr/unet or the first ``lr/*``) when present
+``checkpoint`` ``path`` (absolute), ``final`` (true for the ``<output_name>.safetensors`` file)
+``sample``     ``path`` (absolute), ``epoch``, ``prompt`` (prompt index), ``step`` (if known)
+``warning``    ``message``
+``error``      ``message``, ``lines`` (the traceback or record, last lines)
+``heartbeat``  nothing else: the runner is alive and the program silent for ``HEARTBEAT_S``
+``stop``       ``mode`` (``now`` or ``after_checkpoint``), ``signal`` when one was sent
+``notify``     ``ok``, ``message`` (the end-of-run webhook, if configured)
+``end``        ``state`` (final JobState), ``exit_code`` (negative = killed by that signal),
+               ``duration_s``, ``reason`` (null when completed)
+=============  ===================================================================================
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field, fields
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+SCHEMA_VERSION = 1
+HEARTBEAT_S = 10.0
+
+PHASES = (
+    "starting",
+    "preparing dataset",
+    "loading model",
+    "caching latents",
+    "preparing optimizer",
+    "training",
+    "saving",
+    "sampling",
+    "finished",
+)
+EVENT_TYPES = (
+    "phase", "summary", "step", "epoch", "metric", "checkpoint", "sample", "warning", "error",
+    "heartbeat", "stop", "notify", "end",
+)
+
+
+def event(type_: str, t: float | None = None, **fields_: Any) -> dict[str, Any]:
+    """A v1 event dict, ready for ``json.dumps``."""
+    out: dict[str, Any] = {"v": SCHEMA_VERSION, "t": round(time.time() if t is None else t, 3), "type": type_}
+    out.update(fields_)
+    return out
+
+
+class JobState(str, Enum):
+    QUEUED = "queued"
+    STARTING = "starting"
+    RUNNING = "running"
+    STOPPING = "stopping"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    STOPPED = "stopped"
+    LOST = "lost"
+
+    @property
+    def active(self) -> bool:
+        return self in ACTIVE_STATES
+
+    @property
+    def final(self) -> bool:
+        return self in FINAL_STATES
+
+
+ACTIVE_STATES = frozenset({JobState.STARTING, JobState.RUNNING, JobState.STOPPING})
+FINAL_STATES = frozenset({JobState.COMPLETED, JobState.FAILED, JobState.STOPPED, JobState.LOST})
+
+
+@dataclass
+class JobSpec:
+    """What the runner runs: generic, so tagging/captioning jobs can reuse it.
+
+    ``files`` are written into ``render/`` when the job is created (name -> text).
+    ``expected_output`` is the file whose existence proves success (the LoRA); None means the exit
+    code alone decides. ``output_dir`` is watched for checkpoints and ``<output_dir>/sample`` for
+    sample images; ``tb_dir`` for TensorBoard event files.
+    """
+
+    argv: list[str]
+    env: dict[str, str] = field(default_factory=dict)
+    cwd: str | None = None
+    expected_output: str | None = None
+    output_dir: str | None = None
+    tb_dir: str | None = None
+    files: dict[str, str] = field(default_factory=dict)
+    kind: str = "train"
+    gpu_set: str = "all"
+    #: seconds to wait after SIGINT, then after SIGTERM, before escalating
+    stop_grace_s: tuple[float, float] = (20.0, 10.0)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["stop_grace_s"] = list(self.stop_grace_s)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "JobSpec":
+        known = {f.name for f in fields(cls)}
+        kw = {k: v for k, v in d.items() if k in known}
+        if "stop_grace_s" in kw:
+            kw["stop_grace_s"] = tuple(float(x) for x in kw["stop_grace_s"])
+        return cls(**kw)
+
+
+@dataclass
+class JobStatus:
+    """``status.json``. Written atomically by whoever holds the job's status lock."""
+
+    state: JobState = JobState.QUEUED
+    created_at: float = field(default_factory=time.time)
+    started_at: float | None = None
+    ended_at: float | None = None
+    runner_pid: int | None = None
+    runner_create_time: float | None = None
+    child_pid: int | None = None
+    child_create_time: float | None = None
+    child_pgid: int | None = None
+    exit_code: int | None = None
+    reason: str | None = None
+    error_lines: list[str] = field(default_factory=list)
+    #: None, "now" or "after_checkpoint" (set by JobManager.stop, acted on by the runner)
+    stop_request: str | None = None
+    stop_requested_at: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["state"] = self.state.value
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "JobStatus":
+        known = {f.name for f in fields(cls)}
+        kw = {k: v for k, v in d.items() if k in known}
+        kw["state"] = JobState(kw.get("state", "queued"))
+        return cls(**kw)
+
+    @property
+    def duration_s(self) -> float | None:
+        if self.started_at is None:
+            return None
+        return (self.ended_at or time.time()) - self.started_at
+
+
+@dataclass
+class Job:
+    """One job folder, as read from disk."""
+
+    id: str
+    dir: Path
+    name: str
+    spec: JobSpec
+    status: JobStatus
+
+    @property
+    def state(self) -> JobState:
+        return self.status.state
+
+    @property
+    def progress_path(self) -> Path:
+        return self.dir / "progress.jsonl"
+
+    @property
+    def log_path(self) -> Path:
+        return self.dir / "train.log"
+
+    @property
+    def render_dir(self) -> Path:
+        return self.dir / "render"
+
+    @property
+    def expected_output(self) -> Path | None:
+        return Path(self.spec.expected_output) if self.spec.expected_output else None
+
+    @property
+    def output_dir(self) -> Path | None:
+        return Path(self.spec.output_dir) if self.spec.output_dir else None
+
+    def summary(self) -> dict[str, Any]:
+        """Flat dict for tables and ``--json``."""
+        s = self.status
+        return {
+            "id": self.id,
+            "name": self.name,
+            "kind": self.spec.kind,
+            "state": s.state.value,
+            "created_at": s.created_at,
+            "started_at": s.started_at,
+            "ended_at": s.ended_at,
+            "duration_s": None if s.duration_s is None else round(s.duration_s, 1),
+            "exit_code": s.exit_code,
+            "reason": s.reason,
+            "expected_output": self.spec.expected_output,
+            "dir": str(self.dir),
+        }
