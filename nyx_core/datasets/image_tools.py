@@ -1,0 +1,167 @@
+"""Image tools over a dataset: convert format, downscale to a max side. Originals go to the trash.
+
+The new file is fully written next to the original (hidden temp name) before the original is
+trashed and the new one renamed into place, so a failure never leaves an image missing. When a
+conversion changes an image's stem (a clash), its caption is copied to the new stem.
+"""
+from __future__ import annotations
+
+import io
+import os
+import secrets
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable
+
+from nyx_core.datasets.layout import DatasetLayout, caption_path, scan_dataset
+from nyx_core.errors import NyxError
+from nyx_core.workspace import Workspace
+
+FORMATS = {"webp": ("WEBP", ".webp"), "png": ("PNG", ".png"), "jpg": ("JPEG", ".jpg"), "jpeg": ("JPEG", ".jpg")}
+
+
+class ImageToolError(NyxError):
+    """Bad arguments to an image tool."""
+
+
+@dataclass
+class ToolReport:
+    changed: list[tuple[str, str]] = field(default_factory=list)  # (old rel, new rel)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (rel, why)
+
+
+def _encode(im, fmt: str, quality: int, info: dict) -> bytes:  # noqa: ANN001
+    from PIL import Image
+
+    if fmt == "JPEG" and (im.mode in ("RGBA", "LA", "P") or "transparency" in im.info):
+        # JPEG has no alpha: composite on white, as most editors do
+        rgba = im.convert("RGBA")
+        bg = Image.new("RGB", rgba.size, (255, 255, 255))
+        bg.paste(rgba, mask=rgba.getchannel("A"))
+        im = bg
+    elif fmt == "JPEG" and im.mode not in ("RGB", "L", "CMYK"):
+        im = im.convert("RGB")
+    elif fmt in ("WEBP", "PNG") and im.mode not in ("RGB", "RGBA", "L", "LA", "P"):
+        im = im.convert("RGBA" if "A" in im.mode else "RGB")
+    kwargs: dict = {}
+    if info.get("icc_profile"):
+        kwargs["icc_profile"] = info["icc_profile"]
+    if info.get("exif"):
+        kwargs["exif"] = info["exif"]
+    if fmt == "JPEG":
+        kwargs.update(quality=quality, optimize=True)
+    elif fmt == "WEBP":
+        kwargs.update(quality=quality, method=4)
+    elif fmt == "PNG":
+        kwargs.update(optimize=False)
+    buf = io.BytesIO()
+    im.save(buf, fmt, **kwargs)
+    return buf.getvalue()
+
+
+def _targets(layout: DatasetLayout, images: Iterable[Path] | None) -> list[Path]:
+    if images is None:
+        return layout.images()
+    members = {p.resolve() for p in layout.images()}
+    out = []
+    for img in images:
+        if Path(img).resolve() not in members:
+            raise ImageToolError(f"{Path(img).name} is not an image of dataset {layout.name!r}")
+        out.append(Path(img))
+    return out
+
+
+def _replace(ws: Workspace, layout: DatasetLayout, original: Path, data: bytes, new_suffix: str,
+             report: ToolReport) -> None:
+    from nyx_core.trash import move_to_trash
+
+    folder = original.parent
+    target = folder / (original.stem + new_suffix)
+    if target != original and target.exists():
+        # another image already has that name: take a fresh stem and give it a copy of the caption
+        i = 1
+        while any((folder / f"{original.stem}_{i}{ext}").exists() for ext in (new_suffix, layout.caption_ext)):
+            i += 1
+        target = folder / f"{original.stem}_{i}{new_suffix}"
+    tmp = folder / f".{target.name}.{secrets.token_hex(3)}.tmp"
+    tmp.write_bytes(data)
+    try:
+        move_to_trash(ws, original)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    os.replace(tmp, target)
+    if target.stem != original.stem:
+        cap = caption_path(original, layout.caption_ext)
+        if cap.exists():
+            shutil.copyfile(cap, caption_path(target, layout.caption_ext))
+    report.changed.append((original.relative_to(layout.root).as_posix(), target.relative_to(layout.root).as_posix()))
+
+
+def convert_images(ws: Workspace, name: str, fmt: str, *, quality: int = 95, images: Iterable[Path] | None = None,
+                   progress: Callable[[int, int, str], None] | None = None) -> ToolReport:
+    """Re-encode images as webp / png / jpg (``quality`` 1-100 for webp and jpg)."""
+    from PIL import Image
+
+    if fmt.lower() not in FORMATS:
+        raise ImageToolError(f"unknown format {fmt!r}; use webp, png or jpg")
+    if not 1 <= quality <= 100:
+        raise ImageToolError("quality must be between 1 and 100")
+    pil_fmt, suffix = FORMATS[fmt.lower()]
+    layout = scan_dataset(ws, name)
+    todo = _targets(layout, images)
+    report = ToolReport()
+    for i, img in enumerate(todo):
+        rel = img.relative_to(layout.root).as_posix()
+        if progress:
+            progress(i, len(todo), img.name)
+        try:
+            with Image.open(img) as im:
+                if im.format == pil_fmt and img.suffix.lower() in (suffix, ".jpeg" if suffix == ".jpg" else suffix):
+                    report.skipped.append((rel, f"already {fmt}"))
+                    continue
+                im.load()
+                data = _encode(im, pil_fmt, quality, im.info)
+        except (OSError, ValueError, SyntaxError) as exc:
+            report.skipped.append((rel, f"unreadable ({exc})"))
+            continue
+        _replace(ws, layout, img, data, suffix, report)
+    if progress:
+        progress(len(todo), len(todo), "done")
+    return report
+
+
+def downscale_images(ws: Workspace, name: str, max_side: int, *, quality: int = 95,
+                     images: Iterable[Path] | None = None,
+                     progress: Callable[[int, int, str], None] | None = None) -> ToolReport:
+    """Shrink images whose long side exceeds ``max_side`` (same format and name; Lanczos)."""
+    from PIL import Image
+
+    if max_side < 64:
+        raise ImageToolError("the max side must be at least 64 pixels")
+    layout = scan_dataset(ws, name)
+    todo = _targets(layout, images)
+    report = ToolReport()
+    for i, img in enumerate(todo):
+        rel = img.relative_to(layout.root).as_posix()
+        if progress:
+            progress(i, len(todo), img.name)
+        try:
+            with Image.open(img) as im:
+                if max(im.size) <= max_side:
+                    report.skipped.append((rel, f"already within {max_side}px"))
+                    continue
+                fmt = im.format if im.format in ("JPEG", "PNG", "WEBP", "BMP") else "PNG"
+                info = dict(im.info)
+                if fmt in ("JPEG", "MPO"):
+                    im.draft(im.mode, (max_side, max_side))
+                im.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+                data = _encode(im, fmt, quality, info)
+        except (OSError, ValueError, SyntaxError) as exc:
+            report.skipped.append((rel, f"unreadable ({exc})"))
+            continue
+        _replace(ws, layout, img, data, img.suffix, report)
+    if progress:
+        progress(len(todo), len(todo), "done")
+    return report
