@@ -25,11 +25,12 @@ from nyx_core.datasets.layout import (
 from nyx_core.workspace import Workspace
 
 
-def create_dataset(ws: Workspace, name: str, concept: str, repeats: int = 10, *,
+def create_dataset(ws: Workspace, name: str, concept: str | None, repeats: int = 10, *,
                    caption_ext: str = DEFAULT_CAPTION_EXT, trigger_word: str | None = None) -> DatasetLayout:
-    """A new dataset folder with one (empty) concept folder and its settings file."""
+    """A new dataset folder with one (empty) concept folder and its settings file.
+    ``concept=None`` makes no concept folder (an import that brings its own ``N_concept`` folders)."""
     name = validate_name(name)
-    folder = concept_folder_name(repeats, validate_name(concept, what="concept name"))
+    folder = concept_folder_name(repeats, validate_name(concept, what="concept name")) if concept else None
     root = dataset_root(ws, name, must_exist=False)
     if root.exists():
         raise DatasetError(f"a dataset named {name!r} already exists; pick another name")
@@ -37,7 +38,8 @@ def create_dataset(ws: Workspace, name: str, concept: str, repeats: int = 10, *,
     root.mkdir(parents=True)
     try:
         save_settings(root, settings)
-        (root / folder).mkdir()
+        if folder:
+            (root / folder).mkdir()
     except BaseException:
         import shutil
 

@@ -1,0 +1,86 @@
+"""`nyx dataset …` as a real subprocess against a real workspace."""
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+from PIL import Image
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def nyx(ws, *args, cwd=None):
+    env = {**os.environ, "NYX_WORKSPACE": str(ws.root)}
+    return subprocess.run([sys.executable, "-m", "nyx_core", *args], capture_output=True, text=True,
+                          env=env, cwd=cwd or REPO, timeout=120)
+
+
+def _png(color="red", size=(512, 512)) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", size, color).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def test_cli_end_to_end(ws, tmp_path):
+    r = nyx(ws, "dataset", "create", "cats", "--concept", "ohwx cat", "--repeats", "5", "--trigger", "ohwx")
+    assert r.returncode == 0, r.stderr
+    assert (ws.datasets / "cats" / "5_ohwx cat").is_dir()
+    z = tmp_path / "in.zip"  # outside the workspace: zips may come from anywhere
+    with zipfile.ZipFile(z, "w") as zf:
+        zf.writestr("a.png", _png())
+        zf.writestr("a.txt", "ohwx cat, sitting")
+        zf.writestr("b.png", _png("blue"))
+        zf.writestr("2_dog/d.png", _png("green"))
+    r = nyx(ws, "dataset", "import", str(z), "--name", "cats", "--json")
+    assert r.returncode == 0, r.stderr
+    rep = json.loads(r.stdout)
+    assert sorted(rep["taken"]) == ["2_dog/d.png", "5_ohwx cat/a.png", "5_ohwx cat/b.png"]
+
+    r = nyx(ws, "dataset", "ls", "--json")
+    ls = json.loads(r.stdout)
+    assert ls[0]["name"] == "cats" and ls[0]["image_count"] == 3 and ls[0]["captioned_count"] == 1
+
+    r = nyx(ws, "dataset", "check", "cats", "--resolution", "512", "--json")
+    assert r.returncode == 0, r.stdout  # warnings only
+    kinds = {p["kind"] for p in json.loads(r.stdout)["problems"]}
+    assert "missing_caption" in kinds
+    (ws.datasets / "cats" / "5_ohwx cat" / "bad.png").write_bytes(b"junk")
+    r = nyx(ws, "dataset", "check", "cats")
+    assert r.returncode == 1 and "ERROR" in r.stdout and "bad.png" in r.stdout
+    (ws.datasets / "cats" / "5_ohwx cat" / "bad.png").unlink()
+
+    cap = ws.datasets / "cats" / "5_ohwx cat" / "a.txt"
+    before = cap.read_bytes()
+    r = nyx(ws, "dataset", "tags", "cats", "--add", "ohwx", "--front", "--dry-run")
+    assert r.returncode == 0 and "would add ohwx" in r.stdout and "3 of 3" in r.stdout
+    assert cap.read_bytes() == before
+    r = nyx(ws, "dataset", "tags", "cats", "--replace", "sitting=standing")
+    assert "1 caption(s) changed" in r.stdout
+    assert cap.read_text() == "ohwx cat, standing"
+    r = nyx(ws, "dataset", "undo", "cats")
+    assert r.returncode == 0 and cap.read_bytes() == before
+    r = nyx(ws, "dataset", "tags", "cats", "--json")
+    assert {"tag": "sitting", "count": 1} in json.loads(r.stdout)
+    r = nyx(ws, "dataset", "undo", "cats")
+    assert r.returncode == 1 and "nothing to undo" in r.stderr
+
+    r = nyx(ws, "dataset", "tags", "cats", "--regex", "(a+)+=x")
+    assert r.returncode == 1 and "nyx: error:" in r.stderr
+
+
+def test_cli_errors_are_one_line(ws, tmp_path):
+    r = nyx(ws, "dataset", "check", "nope")
+    assert r.returncode == 1 and r.stderr.count("\n") == 1 and "no dataset named" in r.stderr
+    r = nyx(ws, "dataset", "create", "../x", "--concept", "c")
+    assert r.returncode == 1
+    bad = tmp_path / "evil.zip"
+    with zipfile.ZipFile(bad, "w") as zf:
+        zf.writestr(zipfile.ZipInfo("../evil.png"), _png())
+    r = nyx(ws, "dataset", "import", str(bad), "--name", "n", "--concept", "c")
+    assert r.returncode == 1 and "climbs out" in r.stderr
+    assert not (tmp_path / "evil.png").exists() and not (ws.datasets / "evil.png").exists()
