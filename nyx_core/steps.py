@@ -445,11 +445,12 @@ def speed_from_log(text: str) -> float | None:
 
 
 def speed_from_progress(source: float | str | Path | Iterable[Mapping[str, Any]]) -> float | None:
-    """Seconds per step of a past run.
+    """Seconds per step of a past run, or None when it never got past its first step.
 
-    ``source`` is a plain s/it number, a ``progress.jsonl`` path (or its records), or an sd-scripts
-    log file. From records it takes the median of ``seconds_per_step``/``s_per_it``/``it_per_s`` when
-    present, else the slope of ``elapsed`` over ``step`` between the first and last record.
+    ``source`` is a plain s/it number, a job's ``progress.jsonl`` (path or records), or an sd-scripts
+    log file. From records: an explicit ``seconds_per_step``/``s_per_it`` if given; else the average
+    over the run from ``step`` events' ``elapsed_s`` (tqdm's own clock, so pauses for saving and
+    sampling count, as they will next time); else the median of their ``it_per_s`` rates.
     """
     if isinstance(source, (int, float)):
         return float(source) if source > 0 else None
@@ -471,24 +472,47 @@ def speed_from_progress(source: float | str | Path | Iterable[Mapping[str, Any]]
                 records.append(rec)
     else:
         records = [r for r in source if isinstance(r, Mapping)]
-    rates: list[float] = []
-    for rec in records:
-        for key in ("seconds_per_step", "s_per_it", "sec_per_it"):
-            if isinstance(rec.get(key), (int, float)) and rec[key] > 0:
-                rates.append(float(rec[key]))
+    # progress.jsonl (JOBS helper, schema v1) mixes event types; only "step" events carry speed
+    steps = [r for r in records if r.get("type", "step") == "step"]
+
+    def num(rec: Mapping[str, Any], key: str) -> float | None:
+        v = rec.get(key)
+        return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 else None
+
+    explicit = [v for r in steps for k in ("seconds_per_step", "s_per_it", "sec_per_it") if (v := num(r, k))]
+    if explicit:
+        explicit.sort()
+        return explicit[len(explicit) // 2]
+    timed = [(r["step"], r[k]) for r in steps for k in ("elapsed_s", "elapsed")
+             if isinstance(r.get("step"), int) and r["step"] > 0 and isinstance(r.get(k), (int, float))]
+    if timed:
+        timed.sort()
+        first, last = timed[0], timed[-1]
+        if last[0] > first[0] and last[1] > first[1]:
+            return (last[1] - first[1]) / (last[0] - first[0])
+        if last[1] > 0:
+            return last[1] / last[0]
+    rates = sorted(1.0 / v for r in steps if (v := num(r, "it_per_s")))
+    return rates[len(rates) // 2] if rates else None
+
+
+def speeds_from_jobs(jobs_dir: Path, limit: int = 20) -> list[tuple[str, float]]:
+    """(job id, seconds per step) of past runs in the workspace's jobs folder, newest first."""
+    jobs_dir = Path(jobs_dir)
+    if not jobs_dir.is_dir():
+        return []
+    out: list[tuple[str, float]] = []
+    for d in sorted((p for p in jobs_dir.iterdir() if p.is_dir() and not p.name.startswith(".")),
+                    key=lambda p: p.name, reverse=True):
+        speed = speed_from_progress(d / "progress.jsonl")
+        if speed is None:
+            log = d / "train.log"
+            speed = speed_from_progress(log) if log.is_file() else None
+        if speed is not None:
+            out.append((d.name, speed))
+            if len(out) >= limit:
                 break
-        else:
-            ips = rec.get("it_per_s")
-            if isinstance(ips, (int, float)) and ips > 0:
-                rates.append(1.0 / ips)
-    if rates:
-        rates.sort()
-        return rates[len(rates) // 2]
-    timed = [(r["step"], r[k]) for r in records for k in ("elapsed", "elapsed_s")
-             if isinstance(r.get("step"), (int, float)) and isinstance(r.get(k), (int, float))]
-    if len(timed) >= 2 and timed[-1][0] > timed[0][0]:
-        return (timed[-1][1] - timed[0][1]) / (timed[-1][0] - timed[0][0])
-    return None
+    return out
 
 
 # ---------------------------------------------------------------------------------------- from disk

@@ -21,6 +21,7 @@ from nyx_core.steps import (
     format_duration,
     plan_from_folders,
     simple_plan,
+    speeds_from_jobs,
 )
 from nyx_ui.context import get_workspace
 
@@ -48,6 +49,13 @@ def _workspace_datasets() -> dict[str, Path]:
                 if p.is_dir() and not p.name.startswith(".")}
     except (OSError, NyxError):
         return {}
+
+
+def _past_speeds() -> list[tuple[str, float]]:
+    try:
+        return speeds_from_jobs(get_workspace().jobs)
+    except (OSError, NyxError):
+        return []
 
 
 # ------------------------------------------------------------------------------------------ images
@@ -118,10 +126,19 @@ else:
 batch = t2.number_input("Batch size", 1, 1024, 1, 1, key="calc_batch")
 accum = t3.number_input("Gradient accumulation", 1, 1024, 1, 1, key="calc_accum")
 gpus = t4.number_input("GPUs", 1, 64, 1, 1, key="calc_gpus")
-spi = st.number_input(
-    "Seconds per step (optional)", 0.0, 3600.0, 0.0, 0.1, key="calc_spi", format="%.2f",
-    help="From a past run's progress bar (s/it), to estimate the duration. 0 = no estimate.",
-)
+past = _past_speeds()
+TYPED = "Type seconds per step"
+speed_src = TYPED
+if past:
+    speed_src = st.selectbox("Speed for the time estimate", [TYPED] + [f"{jid} · {s:.2f} s/step" for jid, s in past],
+                             key="calc_speed_src", help="Past runs in this workspace, newest first.")
+if speed_src == TYPED:
+    spi = st.number_input(
+        "Seconds per step (optional)", 0.0, 3600.0, 0.0, 0.1, key="calc_spi", format="%.2f",
+        help="From a past run's progress bar (s/it), to estimate the duration. 0 = no estimate.",
+    )
+else:
+    spi = past[[f"{jid} · {s:.2f} s/step" for jid, s in past].index(speed_src)][1]
 
 # ----------------------------------------------------------------------------------------- results
 if use_dataset:

@@ -97,3 +97,20 @@ def test_dataset_mode_without_datasets_falls_back(ws):
     assert not at.exception
     assert any("No datasets" in i.value for i in at.info)
     assert _metrics(at)["Total optimisation steps"] == "2,000"
+
+
+def test_speed_from_a_past_job(ws):
+    import json
+
+    job = ws.jobs / "20260101-120000-my-lora"
+    job.mkdir(parents=True)
+    events = [{"v": 1, "t": 1.0, "type": "step", "step": 1, "elapsed_s": 3.0, "it_per_s": 0.33},
+              {"v": 1, "t": 2.0, "type": "step", "step": 11, "elapsed_s": 33.0, "it_per_s": 0.33}]
+    (job / "progress.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
+    at = _page().run()
+    box = at.selectbox(key="calc_speed_src")
+    assert box.options[1].startswith("20260101-120000-my-lora")
+    box.set_value(box.options[1]).run()
+    assert not at.exception
+    # 2,000 steps at 3 s/step
+    assert _metrics(at)["Estimated training time"] == "1 h 40 min"

@@ -25,6 +25,7 @@ from nyx_core.steps import (
     simple_plan,
     speed_from_log,
     speed_from_progress,
+    speeds_from_jobs,
 )
 
 SD15_BUCKETS = BucketSpec(resolution=(512, 512), enable=True)
@@ -292,8 +293,11 @@ def test_estimate_and_format():
 def test_speed_from_progress_sources(tmp_path: Path):
     assert speed_from_progress(2.5) == 2.5
     assert speed_from_progress([{"step": 1, "s_per_it": 2.0}, {"step": 2, "s_per_it": 4.0},
-                                {"step": 3, "it_per_s": 0.5}]) == 2.0
-    assert speed_from_progress([{"step": 0, "elapsed": 10.0}, {"step": 10, "elapsed": 40.0}]) == 3.0
+                                {"step": 3, "s_per_it": 3.0}]) == 3.0
+    assert speed_from_progress([{"step": 0, "elapsed": 10.0}, {"step": 10, "elapsed": 40.0}]) == 40.0 / 10
+    assert speed_from_progress([{"step": 2, "elapsed_s": 10.0}, {"step": 12, "elapsed_s": 40.0}]) == 3.0
+    assert speed_from_progress([{"type": "step", "step": 1, "it_per_s": 0.5},
+                                {"type": "metric", "step": 1, "it_per_s": 100.0}]) == 2.0
     p = tmp_path / "progress.jsonl"
     p.write_text('{"step": 1, "seconds_per_step": 1.25}\nnot json\n')
     assert speed_from_progress(p) == 1.25
@@ -302,4 +306,19 @@ def test_speed_from_progress_sources(tmp_path: Path):
                    "  1.50it/s, avr_loss=0.1]\n")
     assert speed_from_progress(log) == pytest.approx(1 / 1.5)
     assert speed_from_progress(tmp_path / "absent.jsonl") is None
+    assert speed_from_progress([{"type": "step", "step": 0, "rate": None, "it_per_s": None}]) is None
     assert speed_from_log("caching latents: 10.0s/it\n") is None
+
+
+def test_speeds_from_job_folders(tmp_path: Path):
+    jobs = tmp_path / "jobs"
+    (jobs / "20260101-100000-a").mkdir(parents=True)
+    (jobs / "20260101-100000-a" / "progress.jsonl").write_text(
+        json.dumps({"v": 1, "t": 1.0, "type": "step", "step": 1, "elapsed_s": 2.0, "it_per_s": 0.5}) + "\n"
+        + json.dumps({"v": 1, "t": 9.0, "type": "step", "step": 5, "elapsed_s": 10.0, "it_per_s": 0.5}) + "\n")
+    (jobs / "20260102-100000-b").mkdir()
+    (jobs / "20260102-100000-b" / "progress.jsonl").write_text("")  # never started
+    (jobs / "20260103-100000-c").mkdir()
+    (jobs / "20260103-100000-c" / "train.log").write_text("steps: 100%|#| 4/4 [00:08<00:00,  2.00s/it]\n")
+    assert speeds_from_jobs(jobs) == [("20260103-100000-c", 2.0), ("20260101-100000-a", 2.0)]
+    assert speeds_from_jobs(tmp_path / "none") == []
