@@ -422,43 +422,9 @@ def _check_extra(cfg: TrainingConfig, out: _Collector) -> None:
             out.error("advanced.extra", f"{key!r} is not an option of {catalog.script_for(cfg.model.family)}; "
                       "check the spelling or remove it")
             continue
-        problem = value_problem(spec, value)
+        problem = catalog.value_problem(spec, value)
         if problem:
             out.error("advanced.extra", f"{key}: {problem}")
-
-
-def value_problem(spec: dict, value: object) -> str | None:
-    """Why ``value`` is the wrong Python type/choice for an sd-scripts argument, or None."""
-    t = spec.get("type")
-    vt = spec.get("value_type", "")
-    if vt.startswith("["):
-        if not isinstance(value, list):
-            return "must be a list"
-        items = value
-        inner = vt.strip("[]")
-    else:
-        items = [value]
-        inner = vt
-    for v in items:
-        if t == "bool-flag" or inner == "bool":
-            if not isinstance(v, bool):
-                return "must be true or false"
-        elif inner == "int":
-            if isinstance(v, bool) or not isinstance(v, int):
-                return "must be a whole number"
-        elif inner == "float":
-            if isinstance(v, bool) or not isinstance(v, (int, float)):
-                return "must be a number"
-        elif inner == "int|float":
-            if isinstance(v, bool) or not isinstance(v, (int, float)):
-                return "must be a number"
-        elif inner in ("str", "str(path)"):
-            if not isinstance(v, str):
-                return "must be text"
-    choices = spec.get("choices")
-    if choices is not None and value not in choices:
-        return f"must be one of {', '.join(str(c) for c in choices if c is not None)}"
-    return None
 
 
 # Disk space --------------------------------------------------------------------------------

@@ -115,10 +115,141 @@ def script_args(script: str) -> dict[str, dict[str, Any]]:
     return known_args()["scripts"][script]
 
 
-def dataset_keys(level: str) -> dict[str, str]:
-    """key -> type word for a dataset-TOML level: ``general``, ``dataset`` or ``subset`` (DreamBooth)."""
-    return known_args()["dataset"][level]
+def dataset_keys(level: str, variant: str = "dreambooth") -> dict[str, dict[str, Any]]:
+    """key -> {type, required} for a dataset-TOML level: ``general``, ``dataset`` or ``subset``."""
+    data = known_args()["dataset"]
+    return data["general"] if level == "general" else data[variant][level]
+
+
+def _type_ok(word: str, v: Any) -> bool:
+    # voluptuous checks with isinstance: bool is an int, but an int is not a float.
+    if word == "bool":
+        return isinstance(v, bool)
+    if word == "int":
+        return isinstance(v, int)
+    if word == "float":
+        return isinstance(v, float)
+    if word in ("float|int", "int|float"):
+        return isinstance(v, (int, float))
+    if word == "null|int":
+        return v is None or isinstance(v, int)
+    if word == "str":
+        return isinstance(v, str)
+    if word == "dict":
+        return isinstance(v, dict)
+    if word == "[int,int]|int":
+        return isinstance(v, int) or (isinstance(v, list) and len(v) == 2 and all(isinstance(x, int) for x in v))
+    if word == "[float,float]":
+        return isinstance(v, list) and len(v) == 2 and all(isinstance(x, float) for x in v)
+    return True
+
+
+def _expected(word: str) -> str:
+    return {"[int,int]|int": "int", "float|int": "float", "[float,float]": "list"}.get(word, word)
+
+
+def check_dataset_config(data: dict[str, Any], *, masked_loss: bool = False) -> list[str]:
+    """What sd-scripts' dataset-config validator would reject in ``data`` (a parsed dataset TOML),
+    worded like voluptuous (``extra keys not allowed @ data['datasets'][0]...``); [] when valid."""
+    problems: list[str] = []
+
+    def check(table: Any, schema: dict[str, dict[str, Any]], where: str, skip: tuple[str, ...] = ()) -> None:
+        if not isinstance(table, dict):
+            problems.append(f"expected a dictionary @ data{where}")
+            return
+        for key, value in table.items():
+            if key in skip:
+                continue
+            spec = schema.get(key)
+            if spec is None:
+                problems.append(f"extra keys not allowed @ data{where}['{key}']")
+            elif not _type_ok(spec["type"], value):
+                problems.append(f"expected {_expected(spec['type'])} for dictionary value @ data{where}['{key}']")
+        for key, spec in schema.items():
+            if spec.get("required") and key not in table and key not in skip:
+                problems.append(f"required key not provided @ data{where}['{key}']")
+
+    if not isinstance(data, dict):
+        return ["expected a dictionary @ data"]
+    for key in data:
+        if key not in ("general", "datasets"):
+            problems.append(f"extra keys not allowed @ data['{key}']")
+    if "general" in data:
+        check(data["general"], dataset_keys("general"), "['general']")
+    datasets = data.get("datasets", [])
+    if not isinstance(datasets, list):
+        return problems + ["expected list for dictionary value @ data['datasets']"]
+    for i, ds in enumerate(datasets):
+        subsets = ds.get("subsets", []) if isinstance(ds, dict) else []
+        subsets = subsets if isinstance(subsets, list) else []
+        if masked_loss and subsets and all(isinstance(s, dict) and "conditioning_data_dir" in s for s in subsets):
+            variant = "controlnet"
+        elif subsets and all(isinstance(s, dict) and "metadata_file" in s for s in subsets):
+            variant = "fine_tuning"
+        elif not any(isinstance(s, dict) and "metadata_file" in s for s in subsets):
+            variant = "dreambooth"
+        else:
+            problems.append(f"DreamBooth and fine-tuning subsets cannot share one dataset @ data['datasets'][{i}]")
+            continue
+        check(ds, dataset_keys("dataset", variant), f"['datasets'][{i}]", skip=("subsets",))
+        for j, sub in enumerate(subsets):
+            check(sub, dataset_keys("subset", variant), f"['datasets'][{i}]['subsets'][{j}]")
+    return problems
 
 
 def pinned_commit() -> str:
     return known_args()["sd_scripts_commit"]
+
+
+def value_problem(spec: dict, value: object) -> str | None:
+    """Why ``value`` is the wrong Python type/choice for an sd-scripts argument, or None."""
+    t = spec.get("type")
+    vt = spec.get("value_type", "")
+    if vt.startswith("["):
+        if not isinstance(value, list):
+            return "must be a list"
+        items = value
+        inner = vt.strip("[]")
+    else:
+        items = [value]
+        inner = vt
+    for v in items:
+        if t == "bool-flag" or inner == "bool":
+            if not isinstance(v, bool):
+                return "must be true or false"
+        elif inner == "int":
+            if isinstance(v, bool) or not isinstance(v, int):
+                return "must be a whole number"
+        elif inner == "float":
+            if isinstance(v, bool) or not isinstance(v, (int, float)):
+                return "must be a number"
+        elif inner == "int|float":
+            if isinstance(v, bool) or not isinstance(v, (int, float)):
+                return "must be a number"
+        elif inner in ("str", "str(path)"):
+            if not isinstance(v, str):
+                return "must be text"
+    choices = spec.get("choices")
+    if choices is not None and value not in choices:
+        return f"must be one of {', '.join(str(c) for c in choices if c is not None)}"
+    return None
+
+
+def check_training_args(script: str, args: dict[str, Any]) -> list[str]:
+    """Keys that are not an argument of ``script``, or values of the wrong type/choice."""
+    known = script_args(script)
+    problems = []
+    for key, value in args.items():
+        spec = known.get(key)
+        if spec is None:
+            problems.append(f"{key}: not an option of {script}")
+            continue
+        why = value_problem(spec, value)
+        if why:
+            problems.append(f"{key}: {why}")
+    if ("max_train_steps" in args) == ("max_train_epochs" in args):
+        problems.append("exactly one of max_train_steps / max_train_epochs must be written")
+    for item in args.get("network_args", []) + args.get("optimizer_args", []):
+        if not isinstance(item, str) or "=" not in item:
+            problems.append(f"{item!r}: network/optimizer arguments must be 'key=value' strings")
+    return problems

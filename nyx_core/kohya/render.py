@@ -13,8 +13,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import tomlkit
-
 from nyx_core.config.enums import (
     Attention,
     DurationMode,
@@ -142,29 +140,33 @@ def dataset_data(cfg: TrainingConfig, subsets: list[SubsetPlan], caption_ext: st
 
 
 def dumps_dataset(data: dict[str, Any]) -> str:
-    doc = tomlkit.document()
-    doc.add(tomlkit.comment("Written by Nyx Trainer for sd-scripts' --dataset_config. Do not edit: re-render."))
-    general = tomlkit.table()
-    for k, v in data["general"].items():
-        general[k] = v
-    doc["general"] = general
-    datasets = tomlkit.aot()
+    lines = ["# Written by Nyx Trainer for sd-scripts' --dataset_config. Do not edit: re-render.", "", "[general]"]
+    lines += [f"{k} = {toml_value(v)}" for k, v in data["general"].items()]
     for ds in data["datasets"]:
-        t = tomlkit.table()
-        for k, v in ds.items():
-            if k == "subsets":
-                continue
-            t[k] = v
-        subs = tomlkit.aot()
-        for s in ds["subsets"]:
-            st = tomlkit.table()
-            for k, v in s.items():
-                st[k] = v
-            subs.append(st)
-        t["subsets"] = subs
-        datasets.append(t)
-    doc["datasets"] = datasets
-    return tomlkit.dumps(doc)
+        lines += ["", "[[datasets]]"]
+        lines += [f"{k} = {toml_value(v)}" for k, v in ds.items() if k != "subsets"]
+        for sub in ds["subsets"]:
+            lines += ["", "  [[datasets.subsets]]"]
+            lines += [f"  {k} = {toml_value(v)}" for k, v in sub.items()]
+    return "\n".join(lines) + "\n"
+
+
+def toml_value(v: Any) -> str:
+    """A TOML literal for a generated file (tomlkit is needlessly slow here; nothing to preserve).
+    Floats always carry a '.' or an exponent so sd-scripts' float-only keys stay floats."""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, float):
+        if v != v or v in (float("inf"), float("-inf")):
+            raise ConfigError(f"cannot write the number {v!r}")
+        return repr(v)
+    if isinstance(v, str):
+        return json.dumps(v, ensure_ascii=False)
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(toml_value(x) for x in v) + "]"
+    raise TypeError(f"cannot write {type(v).__name__} to TOML")
 
 
 # Sample prompts ---------------------------------------------------------------------------
@@ -477,15 +479,12 @@ def training_args(
 
 
 def dumps_args(tables: dict[str, dict[str, Any]], *, title: str) -> str:
-    doc = tomlkit.document()
-    doc.add(tomlkit.comment(f"Written by Nyx Trainer from config {title!r} for sd-scripts' --config_file."))
-    doc.add(tomlkit.comment("Do not edit: change the Nyx config and render again."))
+    lines = [f"# Written by Nyx Trainer from config {json.dumps(title)} for sd-scripts' --config_file.",
+             "# Do not edit: change the Nyx config and render again."]
     for name, values in tables.items():
-        t = tomlkit.table()
-        for k, v in values.items():
-            t[k] = v
-        doc[name] = t
-    return tomlkit.dumps(doc)
+        lines += ["", f"[{name}]"]
+        lines += [f"{k} = {toml_value(v)}" for k, v in values.items()]
+    return "\n".join(lines) + "\n"
 
 
 def flat_args(tables: dict[str, dict[str, Any]]) -> dict[str, Any]:
@@ -541,8 +540,13 @@ def render(
         logging_dir=Path(logging_dir),
         output_dir=Path(output_dir),
     )
+    script = catalog.script_for(cfg.model.family)
+    # A guard against Nyx's own bugs: sd-scripts would accept a wrong key or type silently.
+    bad = catalog.check_training_args(script, flat_args(tables)) + catalog.check_dataset_config(ds)
+    if bad:
+        raise ConfigError(f"internal: rendered options sd-scripts would misread ({'; '.join(bad)}); please report this")
     return RenderedRun(
-        script=catalog.script_for(cfg.model.family),
+        script=script,
         config_toml=dumps_args(tables, title=cfg.project.name),
         dataset_toml=dumps_dataset(ds),
         sample_prompts=prompts,
