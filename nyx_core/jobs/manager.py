@@ -74,7 +74,8 @@ class JobManager:
     def start_training(self, cfg, name: str | None = None) -> Job:
         """Validate ``cfg`` (every error listed in one NyxError), snapshot it, render the sd-scripts
         files into ``jobs/<id>/render/``, and queue or start the run."""
-        from nyx_core.config import save_config, validate
+        from nyx_core.config import save_config
+        from nyx_core.config.validate import validate  # the package attribute can be shadowed by the submodule
         from nyx_core.kohya.render import render
 
         problems = validate(cfg, self.ws, self.settings)
@@ -159,13 +160,8 @@ class JobManager:
 
 
 def _config_name(cfg) -> str:
-    for path in ("output_name", "name"):
-        v = getattr(cfg, path, None)
-        if isinstance(v, str) and v:
-            return v
-    for group in ("output", "saving", "save", "model", "general"):
-        g = getattr(cfg, group, None)
-        v = getattr(g, "output_name", None) if g is not None else None
-        if isinstance(v, str) and v:
-            return v
+    project = getattr(cfg, "project", None)
+    for v in (getattr(project, "name", None), getattr(cfg, "output_name", None)):
+        if isinstance(v, str) and v.strip():
+            return v.strip()
     return "training"

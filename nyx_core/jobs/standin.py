@@ -267,6 +267,24 @@ def replay(outs: Outputs, log: Path, speed: float = 1.0) -> int:
     return exit_code
 
 
+def make_fake_sd_scripts(folder: Path) -> Path:
+    """A folder that looks like an sd-scripts checkout to Nyx, whose training scripts run this
+    stand-in (use with ``Settings(launcher="python", sd_scripts_python=sys.executable)``)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    repo = Path(__file__).resolve().parents[2]
+    body = (
+        "# Nyx test stand-in for sd-scripts: replays/synthesises sd-scripts output.\n"
+        "import sys\n"
+        f"sys.path.insert(0, {str(repo)!r})\n"
+        "from nyx_core.jobs.standin import main\n"
+        "sys.exit(main(sys.argv[1:]))\n"
+    )
+    for script in ("train_network.py", "sdxl_train_network.py", "flux_train_network.py", "sd3_train_network.py"):
+        (folder / script).write_text(body, encoding="utf-8")
+    return folder
+
+
 # Entry points --------------------------------------------------------------------------------
 def _from_config(config_file: Path) -> int:
     import tomllib
