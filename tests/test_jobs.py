@@ -295,3 +295,31 @@ def test_start_training_refuses_an_invalid_config(ws, tmp_path):
     with pytest.raises(NyxError, match="error"):
         jm.start_training(cfg)
     assert jm.list() == []
+
+
+# Replaying real sd-scripts logs through the runner (needs ../shared) ------------------------------
+def replay_spec(ws, log: Path, name: str, speed: float = 40) -> JobSpec:
+    out = ws.outputs / name
+    tb = ws.root / "tb" / name
+    argv = [sys.executable, "-m", "nyx_core.jobs.standin", "--log", str(log), "--speed", str(speed),
+            "--output-dir", str(out), "--output-name", name, "--tb-dir", str(tb)]
+    return JobSpec(argv=argv, env={"PYTHONPATH": str(REPO)}, expected_output=str(out / f"{name}.safetensors"),
+                   output_dir=str(out), tb_dir=str(tb))
+
+
+def test_replay_of_a_real_run_completes(jm, ws, kohya_facts):
+    job = jm.submit(replay_spec(ws, kohya_facts / "logs" / "sd15_lora_dim4_samples.log", "replayed"), "replayed")
+    job = jm.wait(job.id, 60)
+    assert job.state == JobState.COMPLETED, job.status.reason
+    st = follow(job.dir)
+    assert (st.step, st.total, st.epochs) == (8, 8, 2)
+    assert [Path(c).name for c in st.checkpoints] == ["replayed-000001.safetensors", "replayed.safetensors"]
+    assert sorted((s["epoch"], s["prompt"]) for s in st.samples) == [(1, 0), (1, 1), (2, 0), (2, 1)]
+    assert st.loss_values  # TB events written by the stand-in, read by the runner
+
+
+def test_replay_of_exit_zero_without_data_fails(jm, ws, kohya_facts):
+    job = jm.submit(replay_spec(ws, kohya_facts / "logs" / "fail_missing_image_dir.log", "nodata", speed=100), "nodata")
+    job = jm.wait(job.id, 60)
+    assert job.state == JobState.FAILED and job.status.exit_code == 0
+    assert "No data found" in job.status.reason

@@ -1,0 +1,65 @@
+"""ProgressReader (byte offsets, half-written lines) and the chart helpers."""
+from __future__ import annotations
+
+import json
+import math
+
+from nyx_core.jobs.models import event
+from nyx_core.jobs.reader import ProgressReader, ProgressState, downsample, ema, follow
+
+
+def test_reader_is_incremental_and_skips_a_half_written_line(tmp_path):
+    path = tmp_path / "progress.jsonl"
+    a = json.dumps(event("step", step=1, total=4, avr_loss=None))
+    b = json.dumps(event("step", step=2, total=4, avr_loss=0.5))
+    path.write_text(a + "\n" + b[:10])
+    r = ProgressReader(tmp_path)
+    assert [e["step"] for e in r.read_new()] == [1]
+    assert r.read_new() == []
+    with open(path, "a") as fh:
+        fh.write(b[10:] + "\n" + "{not json}\n")
+    assert [e["step"] for e in r.read_new()] == [2]
+    assert r.offset == path.stat().st_size
+
+
+def test_state_folds_events_and_survives_a_dict_round_trip(tmp_path):
+    path = tmp_path / "progress.jsonl"
+    lines = [event("summary", total=10, epochs=2), event("epoch", epoch=1, epochs=2),
+             event("step", step=3, total=10, epoch=1, epochs=2, rate=2.0, rate_unit="s/it", it_per_s=0.5,
+                   eta_s=14, elapsed_s=6, avr_loss=0.2),
+             event("metric", step=3, values={"loss/current": 0.19, "lr/unet": 1e-4}, loss=0.19, lr=1e-4),
+             event("checkpoint", path="/x/a-000001.safetensors", final=False),
+             event("error", message="boom", lines=["boom"]),
+             event("end", state="failed", exit_code=1, duration_s=3, reason="r")]
+    path.write_text("".join(json.dumps(e) + "\n" for e in lines[:3]))
+    st = follow(tmp_path)
+    assert st.step == 3 and st.total == 10 and st.fraction == 0.3 and st.eta_s == 14
+    st = ProgressState(**st.to_dict())  # what a page keeps in session_state
+    with open(path, "a") as fh:
+        fh.write("".join(json.dumps(e) + "\n" for e in lines[3:]))
+    st = follow(tmp_path, st)
+    assert st.loss_series() == ([3], [0.19], "loss (per step)")
+    assert st.lr_values == [1e-4] and st.checkpoints == ["/x/a-000001.safetensors"]
+    assert st.end["state"] == "failed" and st.errors[0]["message"] == "boom" and st.phase == "finished"
+
+
+def test_loss_falls_back_to_avr_loss():
+    st = ProgressState().apply([event("step", step=1, total=2, avr_loss=None),
+                                event("step", step=1, total=2, avr_loss=0.4)])
+    assert st.loss_series() == ([1], [0.4], "avr_loss (tqdm running average)")
+
+
+def test_downsample_keeps_extremes_and_the_end():
+    xs = list(range(100_000))
+    ys = [math.sin(i / 100) for i in xs]
+    ys[50_000] = 99.0
+    ox, oy = downsample(xs, ys, 1000)
+    assert len(ox) <= 1001 and ox[-1] == 99_999 and 99.0 in oy
+    assert downsample([1, 2], [3, 4], 1000) == ([1, 2], [3, 4])
+
+
+def test_ema_debiased():
+    assert ema([1.0, 1.0, 1.0], 0.9) == [1.0, 1.0, 1.0]
+    assert ema([1.0, 2.0], 0.0) == [1.0, 2.0]
+    sm = ema([0.0, 10.0], 0.5)
+    assert sm[0] == 0.0 and abs(sm[1] - 10 * 0.5 / 0.75) < 1e-9
