@@ -185,6 +185,10 @@ def _fit_no_upscale(spec: BucketSpec, width: int, height: int) -> tuple[Size, Si
     step = spec.reso_steps
     max_area = spec.resolution[0] * spec.resolution[1]
     aspect = width / height
+    too_thin = BucketError(
+        f"image {width}x{height} is too thin for bucket_no_upscale at step {step}: one side of its bucket "
+        "would be 0 px and sd-scripts fails on it; crop the image or turn off no-upscale"
+    )
     if width * height > max_area:
         # shrink to the target area keeping the aspect ratio, then make the long or the short side
         # step-aligned, whichever keeps the aspect ratio closer
@@ -192,9 +196,11 @@ def _fit_no_upscale(spec: BucketSpec, width: int, height: int) -> tuple[Size, Si
         r_h = max_area / r_w
         bw = _round_to_steps(r_w, step)
         bh_w = _round_to_steps(bw / aspect, step)
-        ar_w = bw / bh_w
         bh = _round_to_steps(r_h, step)
         bw_h = _round_to_steps(bh * aspect, step)
+        if bh_w == 0 or bh == 0:
+            raise too_thin  # sd-scripts divides by zero here
+        ar_w = bw / bh_w
         ar_h = bw_h / bh
         if abs(ar_w - aspect) < abs(ar_h - aspect):
             resized = (bw, int(bw / aspect + 0.5))
@@ -204,6 +210,8 @@ def _fit_no_upscale(spec: BucketSpec, width: int, height: int) -> tuple[Size, Si
         resized = (width, height)
     # the bucket is the step-aligned size not larger than the image: crop, never pad
     bucket = (resized[0] - resized[0] % step, resized[1] - resized[1] % step)
+    if bucket[0] == 0 or bucket[1] == 0:
+        raise too_thin
     return bucket, resized
 
 

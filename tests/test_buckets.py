@@ -108,3 +108,11 @@ def test_spec_accepts_list_resolution_and_stays_hashable():
     spec = BucketSpec(resolution=[768, 512])  # type: ignore[arg-type]
     assert spec.resolution == (768, 512)
     hash(spec)
+
+
+def test_no_upscale_refuses_too_thin_images():
+    spec = BucketSpec(resolution=(256, 256), min_reso=64, max_reso=256, reso_steps=32, no_upscale=True)
+    with pytest.raises(BucketError, match="too thin"):
+        assign(spec, (28, 2341))  # sd-scripts divides by zero on this one
+    with pytest.raises(BucketError, match="too thin"):
+        assign(spec, (20, 300))  # bucket would be 0 px wide
