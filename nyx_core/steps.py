@@ -297,7 +297,13 @@ def _dataset_report(plan: DatasetPlan, index: int, many: bool, warnings: list[St
         num_batches=sum(r.batches for r in rows), buckets=rows, image_buckets=image_rows, mean_ar_error=mean_err,
     )
     if plan.validation_split > 0.0:
-        if plan.validation_seed is None and not plan.fine_tuning:
+        if plan.fine_tuning:
+            warnings.append(StepWarning(
+                "validation_not_split",
+                f"{label}fine-tuning (metadata_file) datasets are not split by sd-scripts at the pinned commit: "
+                "the validation set is a copy of the training images",
+            ))
+        elif plan.validation_seed is None:
             warnings.append(StepWarning(
                 "validation_unseeded",
                 f"{label}validation split without validation_seed: counts are exact, but which images "
@@ -387,6 +393,32 @@ def compute_steps(datasets: list[DatasetPlan], training: TrainingPlan) -> StepRe
         warnings=warnings,
         num_validation_batches=sum(r.num_validation_batches for r in reports),
     )
+
+
+def summary_lines(report: StepReport) -> list[str]:
+    """The report as sd-scripts' 'running training' block prints it, plus the bucket lists."""
+    lines = [
+        f"num train images * repeats: {report.num_train_images_x_repeats}",
+        f"num validation images * repeats: {report.num_validation_images_x_repeats}",
+        f"num reg images: {report.num_reg_images}",
+        f"num batches per epoch: {report.num_batches_per_epoch}",
+        f"num epochs: {report.num_epochs}",
+        f"batch size per device: {', '.join(str(b) for b in report.batch_size_per_device)}",
+        f"gradient accumulation steps = {report.gradient_accumulation_steps}",
+        f"total optimization steps: {report.total_optimization_steps}",
+    ]
+    if report.override_steps_printed:
+        lines.insert(0, f"override steps. steps for {report.num_epochs} epochs is: {report.total_optimization_steps}")
+    for i, ds in enumerate(report.datasets):
+        if ds.enable_bucket:
+            lines.append(f"dataset {i}: buckets {ds.min_bucket_reso}-{ds.max_bucket_reso} step {ds.bucket_reso_steps}"
+                         + (" (no upscale)" if ds.bucket_no_upscale else ""))
+        else:
+            lines.append(f"dataset {i}: no buckets, {ds.resolution[0]}x{ds.resolution[1]}")
+        for j, b in enumerate(ds.buckets):
+            lines.append(f"  bucket {j}: resolution {b.resolution}, count: {b.count}, batches: {b.batches}")
+    lines.extend(f"warning: {w}" for w in report.warnings)
+    return lines
 
 
 def simple_plan(

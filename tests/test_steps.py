@@ -26,6 +26,7 @@ from nyx_core.steps import (
     speed_from_log,
     speed_from_progress,
     speeds_from_jobs,
+    summary_lines,
 )
 
 SD15_BUCKETS = BucketSpec(resolution=(512, 512), enable=True)
@@ -322,3 +323,20 @@ def test_speeds_from_job_folders(tmp_path: Path):
     (jobs / "20260103-100000-c" / "train.log").write_text("steps: 100%|#| 4/4 [00:08<00:00,  2.00s/it]\n")
     assert speeds_from_jobs(jobs) == [("20260103-100000-c", 2.0), ("20260101-100000-a", 2.0)]
     assert speeds_from_jobs(tmp_path / "none") == []
+
+
+def test_summary_lines_read_like_sd_scripts():
+    sizes = [(1024, 1024)] * 4 + [(1536, 1024)] * 3 + [(1024, 1536)] * 3
+    rep = compute_steps([DatasetPlan([SubsetPlan(sizes, 5)], bucket=SD15_BUCKETS)], TrainingPlan(max_train_epochs=4))
+    lines = summary_lines(rep)
+    assert lines[0] == "override steps. steps for 4 epochs is: 200"
+    assert "total optimization steps: 200" in lines and "num batches per epoch: 50" in lines
+    assert "  bucket 0: resolution (384, 640), count: 15, batches: 15" in lines
+
+
+def test_fine_tuning_validation_is_a_copy():
+    plan = DatasetPlan([SubsetPlan([(512, 512)] * 10, 2)], bucket=BucketSpec((512, 512), enable=False),
+                       validation_split=0.2, validation_seed=1, fine_tuning=True)
+    rep = compute_steps([plan], TrainingPlan(max_train_epochs=1))
+    assert rep.num_train_images_x_repeats == 20 and rep.num_validation_images_x_repeats == 20
+    assert "validation_not_split" in _codes(rep)
