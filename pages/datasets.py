@@ -1,4 +1,400 @@
+"""Datasets: pick or create one, add images, browse and caption them, bulk-edit tags, check health.
+
+A thin view: every action is one call into nyx_core.datasets; session state only remembers what
+the user is looking at (dataset, open image, pending preview, last reports).
+"""
+from __future__ import annotations
+
+import zlib
+from pathlib import Path
+
+import pandas as pd
 import streamlit as st
 
+from nyx_core.datasets import caption_ops, manager
+from nyx_core.datasets.captions import KEEP_SEP, CaptionError, TagOp, build_transform, split_tags, tag_frequency
+from nyx_core.datasets.health import check_dataset
+from nyx_core.datasets.image_tools import convert_images, downscale_images
+from nyx_core.datasets.ingest import ingest_files, ingest_path
+from nyx_core.datasets.layout import list_datasets, scan_dataset
+from nyx_core.errors import NyxError
+from nyx_core.fsutil import human_size
+from nyx_core.thumbnails import thumbnail
+from nyx_ui import dataset_view as view
+from nyx_ui.context import get_workspace
+
+ss = st.session_state
+ws = get_workspace()
+
 st.title("Datasets")
-st.info("This page is being built.")
+st.caption("Kohya layout: each dataset holds `<repeats>_<concept>` folders of images with same-name caption files.")
+view.show_flash()
+
+# -- 1. pick or create ---------------------------------------------------------------------------
+names = [d.name for d in list_datasets(ws)]
+if "ds_pick_next" in ss:  # set by create/rename before a rerun; applied before the selectbox exists
+    ss["ds_pick"] = ss.pop("ds_pick_next")
+if ss.get("ds_pick") not in names:
+    ss.pop("ds_pick", None)
+
+with st.expander("Create a dataset", expanded=not names):
+    with st.form("ds_create_form", clear_on_submit=True):
+        c1, c2, c3 = st.columns([2, 2, 1])
+        new_name = c1.text_input("Dataset name", placeholder="my-character")
+        new_concept = c2.text_input("First concept", placeholder="ohwx woman")
+        new_repeats = c3.number_input("Repeats", min_value=1, max_value=10_000, value=10, step=1)
+        new_trigger = st.text_input("Trigger word (optional)", placeholder="ohwx")
+        if st.form_submit_button("Create dataset"):
+            try:
+                layout = manager.create_dataset(ws, new_name, new_concept, int(new_repeats), trigger_word=new_trigger)
+            except NyxError as exc:
+                st.error(str(exc))
+            else:
+                ss["ds_pick_next"] = layout.name
+                view.flash("success", f"Created dataset {layout.name!r} with concept folder "
+                                      f"{layout.concepts[0].folder.name!r}. Add images below.")
+                st.rerun()
+
+if not names:
+    st.info("No datasets yet: create one above.")
+    st.stop()
+
+pick = st.selectbox("Dataset", names, key="ds_pick")
+try:
+    layout = scan_dataset(ws, pick)
+except NyxError as exc:
+    st.error(str(exc))
+    st.stop()
+summary = manager.summarize(layout)
+m1, m2, m3, m4 = st.columns(4)
+m1.metric("Images", summary.image_count)
+m2.metric("Captioned", summary.captioned_count)
+m3.metric("Concepts", len(summary.concepts))
+m4.metric("Size", human_size(summary.size_bytes))
+
+with st.expander("Concepts and settings"):
+    if summary.concepts:
+        st.dataframe(pd.DataFrame([vars(c) for c in summary.concepts]), hide_index=True, width="stretch")
+    concept_names = [c.name for c in layout.concepts]
+    a, b = st.columns(2)
+    with a.form("ds_concept_form"):
+        st.markdown("**Add a concept**")
+        add_name = st.text_input("Concept name", key="ds_add_concept_name")
+        add_rep = st.number_input("Repeats for the new concept", 1, 10_000, 10, key="ds_add_concept_rep")
+        if st.form_submit_button("Add concept"):
+            try:
+                manager.add_concept(ws, pick, add_name, int(add_rep))
+                view.flash("success", f"Added concept {add_name!r}.")
+                st.rerun()
+            except NyxError as exc:
+                st.error(str(exc))
+    with b.form("ds_repeats_form"):
+        st.markdown("**Change a concept**")
+        which = st.selectbox("Concept", concept_names or ["(none)"], key="ds_rep_concept")
+        rep = st.number_input("Repeats", 1, 10_000, 10, key="ds_rep_value")
+        ren = st.text_input("New concept name (optional)", key="ds_rep_rename")
+        if st.form_submit_button("Update concept") and concept_names:
+            try:
+                manager.set_repeats(ws, pick, which, int(rep))
+                if ren.strip():
+                    manager.rename_concept(ws, pick, which, ren)
+                view.flash("success", "Concept updated.")
+                st.rerun()
+            except NyxError as exc:
+                st.error(str(exc))
+    with st.form("ds_settings_form"):
+        c1, c2, c3 = st.columns([2, 1, 2])
+        trig = c1.text_input("Dataset trigger word", value=layout.trigger_word or "", key="ds_set_trigger")
+        ext = c2.selectbox("Caption extension", [".txt", ".caption"],
+                           index=0 if layout.caption_ext == ".txt" else 1, key="ds_set_ext")
+        new_ds_name = c3.text_input("Rename dataset to", key="ds_set_rename")
+        if st.form_submit_button("Save settings"):
+            try:
+                manager.update_settings(ws, pick, caption_ext=ext, trigger_word=trig)
+                if new_ds_name.strip() and new_ds_name.strip() != pick:
+                    ss["ds_pick_next"] = manager.rename_dataset(ws, pick, new_ds_name).name
+                view.flash("success", "Settings saved.")
+                st.rerun()
+            except NyxError as exc:
+                st.error(str(exc))
+    confirm = st.checkbox(f"Yes, move the dataset {pick!r} to the trash", key="ds_del_confirm")
+    if st.button("Move dataset to trash", key="ds_delete", disabled=not confirm):
+        entry = manager.delete_dataset(ws, pick)
+        view.flash("success", f"Moved {entry.original} to the trash; restore it from the Files page.")
+        st.rerun()
+
+# -- 2. add images ---------------------------------------------------------------------------------
+st.subheader("Add images")
+concept_names = [c.name for c in layout.concepts]
+up_concept = st.selectbox("Concept for uploaded images", concept_names, key="ds_up_concept",
+                          help="Images inside a '<repeats>_<concept>' folder of a zip go to that concept instead.") \
+    if concept_names else None
+uploads = st.file_uploader(
+    "Images, captions (.txt / .caption) or .zip files", accept_multiple_files=True,
+    type=["jpg", "jpeg", "png", "webp", "bmp", "txt", "caption", "zip"],
+    key=f"ds_upload_{ss.get('ds_upload_gen', 0)}",
+)
+if uploads:
+    bar = st.progress(0.0, text="Importing…")
+    try:
+        report = ingest_files(ws, pick, [(f.name, f) for f in uploads], concept=up_concept,
+                              progress=lambda d, t, n: bar.progress(min(d / max(t, 1), 1.0), text=f"{d}/{t} {n}"))
+    except NyxError as exc:
+        st.error(str(exc))
+    else:
+        ss["ds_ingest_report"] = (pick, report)
+        ss["ds_upload_gen"] = ss.get("ds_upload_gen", 0) + 1  # a fresh, empty uploader
+        st.rerun()
+with st.expander("Import a zip or folder that is already in the workspace"):
+    src = st.text_input("Workspace path", placeholder="incoming/photos.zip", key="ds_import_path")
+    if st.button("Import from workspace", key="ds_import_ws") and src.strip():
+        try:
+            ss["ds_ingest_report"] = (pick, ingest_path(ws, pick, src.strip(), concept=up_concept))
+            st.rerun()
+        except NyxError as exc:
+            st.error(str(exc))
+last = ss.get("ds_ingest_report")
+if last and last[0] == pick:
+    view.ingest_report(last[1])
+
+# -- 3. gallery ------------------------------------------------------------------------------------
+st.subheader("Gallery")
+captions = caption_ops.all_captions(layout)
+freq = tag_frequency(captions.values()).most_common()
+rel = lambda p: p.relative_to(layout.root).as_posix()  # noqa: E731
+f1, f2, f3 = st.columns([2, 1, 2])
+tag_filter = f1.selectbox("Filter by tag", ["(any tag)"] + [t for t, _ in freq], key="ds_f_tag")
+no_cap = f2.checkbox("Only without caption", key="ds_f_nocap")
+search = f3.text_input("Search captions", key="ds_f_search")
+only = ss.get("ds_only")
+if only and only[0] != pick:
+    only = None
+if only:
+    st.info(f"Showing the images of: {only[1]}")
+    if st.button("Show all images", key="ds_only_clear"):
+        ss.pop("ds_only", None)
+        st.rerun()
+shown = caption_ops.filter_images(
+    captions, tag=None if tag_filter == "(any tag)" else tag_filter, no_caption=no_cap, search=search,
+    only=[layout.root / r for r in only[2]] if only else None,
+)
+
+# the large view with the caption editor, above the grid so it is seen without scrolling
+selected = ss.get("ds_selected")
+shown_rel = [rel(p) for p in shown]
+if selected and selected in shown_rel:
+    idx = shown_rel.index(selected)
+    img = shown[idx]
+    disk_text = captions.get(img) or ""
+    left, right = st.columns([3, 2])
+    try:
+        left.image(str(thumbnail(ws, img, 1024)), width="stretch")
+    except NyxError as exc:
+        left.error(str(exc))
+    with right:
+        st.markdown(f"**{selected}** — {idx + 1} of {len(shown)}")
+        # the on-disk text is part of the key: a save or bulk operation shows the new text at once
+        edit_key = f"ds_cap_{selected}_{zlib.crc32(disk_text.encode())}"
+        text = st.text_area("Caption", value=disk_text, key=edit_key, height=140)
+        tags = [t for t in dict.fromkeys(split_tags(text)) if t != KEEP_SEP]
+        chosen_chips = st.pills("Tags in this caption", tags, selection_mode="multi",
+                                key=f"ds_chips_{selected}") if tags else []
+        b1, b2, b3, b4, b5 = st.columns(5)
+        save = b1.button("Save", key="ds_save", type="primary", shortcut="Alt+S")
+        drop = b2.button("Remove tags", key="ds_drop_chips", disabled=not chosen_chips,
+                         help="Remove the tags selected above from this caption and save")
+        prev_ = b3.button("◀ Previous", key="ds_prev", disabled=idx == 0, shortcut="Alt+P")
+        next_ = b4.button("Next ▶", key="ds_next", disabled=idx >= len(shown) - 1, shortcut="Alt+N")
+        close = b5.button("Close", key="ds_close", shortcut="Esc")
+        if drop:
+            text = ", ".join(t for t in split_tags(text) if t not in set(chosen_chips))
+        if save or drop or ((prev_ or next_) and text != disk_text):
+            caption_ops.write_caption(layout, img, text)
+            st.toast(f"Saved {img.name}")
+        if prev_ or next_:
+            ss["ds_selected"] = shown_rel[idx - 1 if prev_ else idx + 1]
+        if close:
+            ss.pop("ds_selected", None)
+        if save or drop or prev_ or next_ or close:
+            st.rerun()
+
+PAGE_SIZE = 48
+pages = max(1, -(-len(shown) // PAGE_SIZE))
+g1, g2 = st.columns([1, 3])
+page_no = g1.number_input(f"Page (of {pages})", min_value=1, max_value=pages, value=1, key="ds_page") \
+    if pages > 1 else 1
+g2.caption(f"{len(shown)} of {len(captions)} image(s)")
+COLS = 6
+for row_start in range((page_no - 1) * PAGE_SIZE, min(page_no * PAGE_SIZE, len(shown)), COLS):
+    cols = st.columns(COLS)
+    for col, img in zip(cols, shown[row_start:row_start + COLS]):
+        with col:
+            try:
+                st.image(str(thumbnail(ws, img, 256)), width="stretch")
+            except NyxError:
+                st.warning("unreadable")
+            text = captions.get(img)
+            st.caption(text[:140] if text and text.strip() else "*(no caption)*")
+            if st.button(img.name, key=f"ds_open_{rel(img)}", width="stretch"):
+                ss["ds_selected"] = rel(img)
+                st.rerun()
+
+# -- 4. tags ---------------------------------------------------------------------------------------
+st.subheader("Tags")
+grid_tags = view.tag_grid(freq, key=f"ds_tag_grid_{pick}")
+picked = st.multiselect("Selected tags", [t for t, _ in freq], key="ds_tag_sel")
+chosen = list(dict.fromkeys(grid_tags + picked))
+
+OPS = {
+    "Remove the selected tags": "remove",
+    "Replace the selected tag with…": "replace",
+    "Move the selected tags to the front": "move_front",
+    "Add tags": "add",
+    "Regex replace in every tag": "regex",
+    "Sort tags A→Z": "sort",
+    "Remove duplicate tags": "dedupe",
+    "Clean spaces and underscores": "normalize",
+    "Keep the first N tags fixed (|||)": "keep_first",
+}
+o1, o2 = st.columns([2, 2])
+op_label = o1.selectbox("Operation", list(OPS), key="ds_op")
+scope = o2.radio("Apply to", ["All images", "Images in the gallery filter"], horizontal=True, key="ds_scope")
+kind = OPS[op_label]
+op: TagOp | None = None
+try:
+    if kind == "remove":
+        op = TagOp("remove", tags=tuple(chosen)) if chosen else None
+    elif kind == "move_front":
+        op = TagOp("move_front", tags=tuple(chosen)) if chosen else None
+    elif kind == "replace":
+        new_tag = st.text_input("Replace with (empty removes)", key="ds_op_replace")
+        op = TagOp("replace", mapping=tuple((t, new_tag) for t in chosen)) if chosen else None
+    elif kind == "add":
+        add_text = st.text_input("Tags to add (comma-separated)", key="ds_op_add")
+        front = st.checkbox("At the front", key="ds_op_front")
+        op = TagOp("add", tags=tuple(split_tags(add_text)), front=front) if add_text.strip() else None
+    elif kind == "regex":
+        r1, r2 = st.columns(2)
+        pattern = r1.text_input("Pattern", key="ds_op_pattern", help="Python regex, applied to each tag")
+        repl = r2.text_input("Replacement", key="ds_op_repl", help=r"\1 refers to a group")
+        op = TagOp("regex", pattern=pattern, repl=repl) if pattern else None
+    elif kind == "keep_first":
+        n_keep = st.number_input("N", 0, 50, 1, key="ds_op_keep")
+        op = TagOp("keep_first", n=int(n_keep))
+    else:
+        op = TagOp(kind)
+    if op is not None:
+        build_transform(op)  # a bad pattern is reported while typing, not on Preview
+except CaptionError as exc:
+    op = None
+    st.error(str(exc))
+if kind in ("remove", "move_front", "replace") and not chosen:
+    st.caption("Select tags in the table or the box above first.")
+
+
+def _set_pending(new_op: TagOp, images: list[Path] | None) -> None:
+    try:
+        pv = caption_ops.preview(layout, new_op, images)
+    except NyxError as exc:
+        st.error(str(exc))
+        return
+    ss["ds_pending"] = {"dataset": pick, "op": new_op, "images": None if images is None else [rel(p) for p in images],
+                        "preview": pv}
+
+
+if st.button("Preview", key="ds_preview", disabled=op is None):
+    _set_pending(op, None if scope == "All images" else shown)
+
+t1, t2 = st.columns([3, 1])
+trigger = t1.text_input("Trigger word", value=layout.trigger_word or "", key=f"ds_trigger_{pick}")
+t2.markdown("&nbsp;")
+if t2.button("Add to all", key="ds_add_all", disabled=not trigger.strip()):
+    if trigger.strip() != (layout.trigger_word or ""):
+        manager.update_settings(ws, pick, trigger_word=trigger)
+    _set_pending(TagOp("add", tags=(trigger.strip(),), front=True), None)
+
+pending = ss.get("ds_pending")
+if pending and pending["dataset"] == pick:
+    with st.container(border=True):
+        view.preview_block(pending["preview"], layout.root)
+        p1, p2 = st.columns(2)
+        if p1.button("Apply", key="ds_apply", type="primary", disabled=pending["preview"].changed == 0):
+            images = None if pending["images"] is None else [layout.root / r for r in pending["images"]]
+            try:
+                n = caption_ops.apply(layout, pending["op"], images)
+            except NyxError as exc:
+                st.error(str(exc))
+            else:
+                ss.pop("ds_pending", None)
+                view.flash("success", f"{pending['preview'].op}: {n} caption(s) changed. Undo is available.")
+                st.rerun()
+        if p2.button("Cancel", key="ds_cancel"):
+            ss.pop("ds_pending", None)
+            st.rerun()
+
+info = caption_ops.undo_info(layout)
+u1, u2 = st.columns([1, 3])
+if u1.button("Undo", key="ds_undo", disabled=info is None):
+    n = caption_ops.undo(ws, layout)
+    view.flash("success", f"Undid '{info.op}': {n} caption(s) restored.")
+    st.rerun()
+u2.caption(f"Last operation: {info.op} ({info.count} caption(s))" if info else "Nothing to undo.")
+
+# -- 5. health -------------------------------------------------------------------------------------
+st.subheader("Health check")
+h1, h2, h3 = st.columns(3)
+res = h1.selectbox("Training resolution", [512, 768, 1024], index=0, key="ds_h_res")
+batch = h2.number_input("Batch size", 1, 256, 1, key="ds_h_batch")
+no_up = h3.checkbox("bucket_no_upscale", key="ds_h_noup")
+with st.expander("Bucket settings"):
+    b1, b2, b3 = st.columns(3)
+    min_b = b1.number_input("min_bucket_reso", 64, 4096, 256, step=64, key="ds_h_min")
+    max_b = b2.number_input("max_bucket_reso", 64, 8192, max(1024, res), step=64, key="ds_h_max")
+    steps = b3.number_input("bucket_reso_steps", 8, 256, 64, step=8, key="ds_h_steps")
+if st.button("Run health check", key="ds_health_run"):
+    with st.spinner("Checking images…"):
+        try:
+            ss["ds_health"] = (pick, check_dataset(
+                ws, pick, resolution=int(res), batch_size=int(batch), bucket_no_upscale=no_up,
+                min_bucket_reso=int(min_b), max_bucket_reso=int(max_b), bucket_reso_steps=int(steps)))
+        except NyxError as exc:
+            st.error(str(exc))
+health = ss.get("ds_health")
+if health and health[0] == pick:
+    rep = health[1]
+    c1, c2, c3 = st.columns(3)
+    c1.metric("Errors", len(rep.errors))
+    c2.metric("Warnings", len(rep.warnings))
+    c3.metric("Buckets", len(rep.bucket_rows))
+    if not rep.problems:
+        st.success("No problems found.")
+    view.bucket_chart(rep)
+    for i, p in enumerate(rep.problems):
+        icon = "🛑" if p.level == "error" else "⚠️"
+        with st.expander(f"{icon} {p.title} ({len(p.images)})", expanded=p.level == "error"):
+            st.write(p.message)
+            if p.images:
+                st.code("\n".join(p.images[:100]) + ("\n…" if len(p.images) > 100 else ""), language=None)
+                if st.button("Show these images in the gallery", key=f"ds_show_{p.kind}_{i}"):
+                    ss["ds_only"] = (pick, p.title, list(p.images))
+                    st.rerun()
+
+# -- 6. image tools --------------------------------------------------------------------------------
+with st.expander("Image tools (originals go to the trash)"):
+    i1, i2, i3 = st.columns(3)
+    fmt = i1.selectbox("Convert to", ["webp", "png", "jpg"], key="ds_t_fmt")
+    quality = i2.slider("Quality", 50, 100, 95, key="ds_t_quality")
+    if i3.button("Convert all images", key="ds_t_convert"):
+        bar = st.progress(0.0)
+        r = convert_images(ws, pick, fmt, quality=quality,
+                           progress=lambda i, n, name: bar.progress(min(i / max(n, 1), 1.0), text=name))
+        view.flash("success", f"Converted {len(r.changed)} image(s); {len(r.skipped)} skipped.")
+        st.rerun()
+    j1, j2 = st.columns([2, 1])
+    max_side = j1.number_input("Max side (pixels)", 256, 8192, 2048, step=64, key="ds_t_max")
+    if j2.button("Downscale larger images", key="ds_t_downscale"):
+        bar = st.progress(0.0)
+        r = downscale_images(ws, pick, int(max_side),
+                             progress=lambda i, n, name: bar.progress(min(i / max(n, 1), 1.0), text=name))
+        view.flash("success", f"Downscaled {len(r.changed)} image(s); {len(r.skipped)} already small enough.")
+        st.rerun()

@@ -78,3 +78,13 @@ def test_frequency_and_run(ws, layout):
     pv = caption_ops.run(ws, "d", TagOp("sort"), dry_run=True)
     assert pv.changed == 0
     assert caption_ops.run(ws, "d", TagOp("add", tags=("z",))) == 4
+
+
+def test_filter_images(layout):
+    caps = caption_ops.all_captions(layout)
+    imgs = layout.images()
+    assert caption_ops.filter_images(caps, tag="b") == [imgs[0], imgs[1]]
+    assert caption_ops.filter_images(caps, no_caption=True) == [imgs[2], imgs[3]]
+    assert caption_ops.filter_images(caps, search="C") == [imgs[1]]
+    assert caption_ops.filter_images(caps, search="3.png") == [imgs[3]]
+    assert caption_ops.filter_images(caps, tag="b", only=[imgs[1]]) == [imgs[1]]

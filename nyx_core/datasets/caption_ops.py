@@ -194,6 +194,28 @@ def dataset_tag_frequency(layout: DatasetLayout):  # noqa: ANN201 - Counter[str]
     return tag_frequency(all_captions(layout).values())
 
 
+def filter_images(captions: dict[Path, str | None], *, tag: str | None = None, no_caption: bool = False,
+                  search: str = "", only: Iterable[Path] | None = None) -> list[Path]:
+    """The gallery filter: images having ``tag``, or without a caption (missing or empty), or whose
+    caption or file name contains ``search`` (case-blind), optionally within ``only``."""
+    from nyx_core.datasets.captions import split_tags
+
+    keep = None if only is None else {Path(p) for p in only}
+    needle = search.strip().casefold()
+    out = []
+    for img, text in captions.items():
+        if keep is not None and img not in keep:
+            continue
+        if no_caption and text is not None and text.strip():
+            continue
+        if tag and (not text or tag not in split_tags(text)):
+            continue
+        if needle and needle not in (text or "").casefold() and needle not in img.name.casefold():
+            continue
+        out.append(img)
+    return out
+
+
 def run(ws: Workspace, name: str, op: TagOp, *, dry_run: bool = False, images: Iterable[Path] | None = None):  # noqa: ANN201
     """Notebook/CLI convenience: preview (dry_run) or apply an op on a dataset by name."""
     layout = scan_dataset(ws, name)
@@ -204,6 +226,6 @@ def run(ws: Workspace, name: str, op: TagOp, *, dry_run: bool = False, images: I
 
 __all__ = [
     "CaptionError", "Change", "Preview", "TagOp", "UndoError", "UndoInfo", "all_captions", "apply",
-    "dataset_tag_frequency", "preview", "read_caption", "read_caption_bytes", "run", "undo", "undo_info",
+    "dataset_tag_frequency", "filter_images", "preview", "read_caption", "read_caption_bytes", "run", "undo", "undo_info",
     "write_caption",
 ]

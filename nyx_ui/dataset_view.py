@@ -1,0 +1,85 @@
+"""Streamlit pieces for the Datasets page: reports, previews, the tag grid, the bucket chart."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from nyx_core.datasets.caption_ops import Preview
+from nyx_core.datasets.health import HealthReport
+from nyx_core.datasets.ingest import IngestReport
+
+
+def flash(kind: str, text: str) -> None:
+    """Show a message on the next run (after st.rerun())."""
+    st.session_state["ds_flash"] = (kind, text)
+
+
+def show_flash() -> None:
+    item = st.session_state.pop("ds_flash", None)
+    if item:
+        getattr(st, item[0])(item[1])
+
+
+def ingest_report(report: IngestReport) -> None:
+    (st.success if report.taken else st.warning)(report.summary())
+    if report.renamed:
+        with st.expander(f"Renamed to avoid overwriting ({len(report.renamed)})"):
+            st.dataframe(pd.DataFrame(report.renamed, columns=["from", "saved as"]), hide_index=True)
+    if report.skipped:
+        with st.expander(f"Skipped ({len(report.skipped)})", expanded=True):
+            st.dataframe(pd.DataFrame(report.skipped, columns=["file", "why"]), hide_index=True,
+                         width="stretch")
+
+
+def preview_block(pv: Preview, root: Path) -> None:
+    st.markdown(f"**Preview: {pv.op}** — {pv.changed} of {pv.total} caption(s) would change.")
+    if pv.samples:
+        rows = [{"image": s.image.relative_to(root).as_posix(), "before": s.before if s.before is not None
+                 else "(no caption)", "after": s.after} for s in pv.samples]
+        st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+
+
+def tag_grid(freq: list[tuple[str, int]], key: str) -> list[str]:
+    """An AG Grid of tags with counts and checkbox selection; returns the selected tags.
+
+    The grid is a custom component; where it cannot render (AppTest) it yields no selection and the
+    page's multiselect does the job."""
+    df = pd.DataFrame(freq, columns=["tag", "count"])
+    try:
+        from st_aggrid import AgGrid, GridOptionsBuilder
+
+        gb = GridOptionsBuilder.from_dataframe(df)
+        gb.configure_selection("multiple", use_checkbox=True, header_checkbox=True)
+        gb.configure_column("tag", filter=True, sortable=True, flex=3)
+        gb.configure_column("count", sortable=True, flex=1, sort="desc")
+        gb.configure_grid_options(pagination=True, paginationPageSize=20)
+        grid = AgGrid(df, gridOptions=gb.build(), height=330, key=key, update_on=["selectionChanged"],
+                      show_download_button=False, show_toolbar=False)
+        rows = grid.selected_rows
+    except Exception:  # noqa: BLE001 - the table is a convenience; the multiselect below still works
+        st.dataframe(df, hide_index=True, height=330, width="stretch")
+        return []
+    if rows is None:
+        return []
+    if isinstance(rows, pd.DataFrame):
+        return [str(t) for t in rows.get("tag", [])]
+    return [str(r.get("tag")) for r in rows if isinstance(r, dict)]
+
+
+def bucket_chart(report: HealthReport) -> None:
+    import plotly.graph_objects as go
+
+    if not report.bucket_rows:
+        return
+    labels = [f"{r.resolution[0]}×{r.resolution[1]}" for r in report.bucket_rows]
+    counts = [r.count for r in report.bucket_rows]
+    colors = ["#e0a030" if c < report.batch_size else "#7c6cf0" for c in counts]
+    fig = go.Figure(go.Bar(x=labels, y=counts, marker_color=colors,
+                           hovertext=[f"{len(r.images)} image(s) × repeats" for r in report.bucket_rows]))
+    fig.update_layout(title="Aspect-ratio buckets (images × repeats)", xaxis_title="bucket (w×h)",
+                      yaxis_title="images", height=320, margin=dict(l=10, r=10, t=40, b=10))
+    if report.batch_size > 1:
+        fig.add_hline(y=report.batch_size, line_dash="dot", annotation_text=f"batch size {report.batch_size}")
+    st.plotly_chart(fig, width="stretch", key="ds_bucket_chart")

@@ -1,0 +1,109 @@
+"""AppTest for pages/datasets.py against a real workspace with real images and captions."""
+from __future__ import annotations
+
+from PIL import Image
+from streamlit.testing.v1 import AppTest
+
+from nyx_core.datasets.layout import scan_dataset
+from nyx_core.datasets.manager import create_dataset
+from tests.conftest import REPO_ROOT
+
+
+def _page() -> AppTest:
+    return AppTest.from_file(str(REPO_ROOT / "pages" / "datasets.py"), default_timeout=60)
+
+
+def _dataset(ws, n=3):
+    create_dataset(ws, "cats", "ohwx cat", 5)
+    f = ws.datasets / "cats" / "5_ohwx cat"
+    for i in range(n):
+        Image.new("RGB", (64 + i, 64), (i * 40, 0, 0)).save(f / f"img{i}.png")
+    (f / "img0.txt").write_bytes(b"cat, sitting\r\n")
+    (f / "img1.txt").write_text("cat, long_hair")
+    return f
+
+
+def _button(at, key):
+    return next(b for b in at.button if b.key == key)
+
+
+def test_empty_workspace_create_dataset(ws):
+    at = _page().run()
+    assert not at.exception
+    assert any("No datasets yet" in i.value for i in at.info)
+    at.text_input[0].input("dogs")
+    at.text_input[1].input("good dog")
+    at.number_input[0].set_value(7)
+    next(b for b in at.button if b.label == "Create dataset").click().run()
+    assert not at.exception
+    assert (ws.datasets / "dogs" / "7_good dog").is_dir()
+    assert at.selectbox(key="ds_pick").value == "dogs"
+    assert any("Created dataset" in s.value for s in at.success)
+
+
+def test_gallery_editor_tags_undo_health(ws):
+    f = _dataset(ws)
+    before = {p.name: p.read_bytes() for p in f.glob("*.txt")}
+    at = _page().run()
+    assert not at.exception
+    assert at.selectbox(key="ds_pick").value == "cats"
+    assert {m.label: m.value for m in at.metric}["Images"] == "3"
+    # gallery: one open-button per image, captions under them
+    assert {b.label for b in at.button if b.key and b.key.startswith("ds_open_")} == {"img0.png", "img1.png", "img2.png"}
+    # filter: only without caption
+    at.checkbox(key="ds_f_nocap").check().run()
+    assert [b.label for b in at.button if b.key and b.key.startswith("ds_open_")] == ["img2.png"]
+    at.checkbox(key="ds_f_nocap").uncheck().run()
+
+    # open an image, edit and save its caption, go next
+    _button(at, "ds_open_5_ohwx cat/img1.png").click().run()
+    area = next(t for t in at.text_area if t.label == "Caption")
+    assert area.value == "cat, long_hair"
+    area.input("cat, long hair, blue eyes").run()
+    _button(at, "ds_save").click().run()
+    assert not at.exception
+    assert (f / "img1.txt").read_text() == "cat, long hair, blue eyes"
+    _button(at, "ds_next").click().run()
+    assert next(t for t in at.text_area if t.label == "Caption").value == ""
+    _button(at, "ds_close").click().run()
+
+    # tag table: select via the multiselect, remove, preview, apply, undo
+    at.multiselect(key="ds_tag_sel").select("sitting").run()
+    _button(at, "ds_preview").click().run()
+    assert any("1 of 3 caption(s) would change" in md.value for md in at.markdown)
+    _button(at, "ds_apply").click().run()
+    assert (f / "img0.txt").read_bytes() == b"cat\n"
+    _button(at, "ds_undo").click().run()
+    assert (f / "img0.txt").read_bytes() == before["img0.txt"]
+
+    # trigger word: add to all, preview, apply, undo -> exact bytes again (new captions removed)
+    snap = {p.name: p.read_bytes() for p in f.glob("*.txt")}
+    at.text_input(key="ds_trigger_cats").input("ohwx").run()
+    _button(at, "ds_add_all").click().run()
+    _button(at, "ds_apply").click().run()
+    assert not at.exception
+    assert (f / "img2.txt").read_text() == "ohwx"
+    assert (f / "img0.txt").read_text().startswith("ohwx, cat")
+    assert scan_dataset(ws, "cats").trigger_word == "ohwx"
+    _button(at, "ds_undo").click().run()
+    assert {p.name: p.read_bytes() for p in f.glob("*.txt")} == snap
+
+    # health check: problems listed, then "show in gallery" narrows the gallery
+    at.number_input(key="ds_h_batch").set_value(2)
+    _button(at, "ds_health_run").click().run()
+    assert not at.exception
+    titles = [e.label for e in at.expander]
+    assert any("Images without a caption" in t for t in titles)
+    assert any("Small images" in t for t in titles)  # 64 px at 512
+    key = next(b.key for b in at.button if b.key and b.key.startswith("ds_show_missing_caption"))
+    _button(at, key).click().run()
+    assert [b.label for b in at.button if b.key and b.key.startswith("ds_open_")] == ["img2.png"]
+
+
+def test_regex_error_is_shown_not_raised(ws):
+    _dataset(ws)
+    at = _page().run()
+    at.selectbox(key="ds_op").select("Regex replace in every tag").run()
+    at.text_input(key="ds_op_pattern").input("(a+)+").run()
+    assert not at.exception
+    assert any("repeats a repeated group" in e.value for e in at.error)
