@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from nyx_core.buckets import BucketSpec
+from nyx_core.buckets import BucketSpec, check_reso_steps
 from nyx_core.errors import NyxError
 from nyx_core.steps import (
     DatasetPlan,
@@ -58,6 +58,19 @@ def _past_speeds() -> list[tuple[str, float]]:
         return []
 
 
+# family -> (resolution, min bucket, max bucket): the sizes each family is usually trained at
+FAMILY_DEFAULTS = {"SD1.5": (512, 256, 1024), "SDXL": (1024, 512, 2048), "Flux.1": (1024, 512, 2048),
+                   "SD3.5": (1024, 512, 2048)}
+FAMILY_SCRIPT = {"SD1.5": "sd15", "SDXL": "sdxl", "Flux.1": "flux", "SD3.5": "sd3"}
+
+
+def _apply_family() -> None:
+    res, lo, hi = FAMILY_DEFAULTS[st.session_state["calc_family"]]
+    st.session_state["calc_resolution"] = res
+    st.session_state["calc_min_reso"] = lo
+    st.session_state["calc_max_reso"] = hi
+
+
 # ------------------------------------------------------------------------------------------ images
 st.subheader("1 · Images")
 datasets = _workspace_datasets()
@@ -95,6 +108,8 @@ if use_dataset:
             hide_index=True,
         )
         st.caption("Repeats come from the folder names (`10_ohwx woman` → 10); rename a folder to change them.")
+    family = c2.selectbox("Model family", list(FAMILY_DEFAULTS), key="calc_family", on_change=_apply_family,
+                          help="Sets the usual resolution and bucket range; change them below if you train otherwise.")
     resolution = c2.number_input("Resolution", 64, 4096, 512, 64, key="calc_resolution")
     enable = st.toggle("Aspect-ratio bucketing", value=True, key="calc_bucket")
     if enable:
@@ -106,6 +121,9 @@ if use_dataset:
         no_up = b4.checkbox("Don't upscale", value=False, key="calc_no_upscale")
         bucket = BucketSpec((int(resolution), int(resolution)), enable=True, min_reso=int(lo), max_reso=int(hi),
                             reso_steps=int(step), no_upscale=no_up)
+        step_problem = check_reso_steps(bucket, FAMILY_SCRIPT[family])
+        if step_problem:
+            st.error(step_problem + " (sd-scripts refuses to start).")
     else:
         bucket = BucketSpec((int(resolution), int(resolution)), enable=False)
 else:

@@ -114,3 +114,18 @@ def test_speed_from_a_past_job(ws):
     assert not at.exception
     # 2,000 steps at 3 s/step
     assert _metrics(at)["Estimated training time"] == "1 h 40 min"
+
+
+def test_family_sets_sizes_and_checks_bucket_step(ws):
+    concept = ws.datasets / "xl" / "2_thing"
+    for i in range(3):
+        _img(concept / f"{i}.png", (1216, 832))
+    at = _page().run()
+    at.radio(key="calc_source").set_value("A workspace dataset").run()
+    at.selectbox(key="calc_family").set_value("SDXL").run()
+    assert _num(at, "calc_resolution").value == 1024 and _num(at, "calc_max_reso").value == 2048
+    assert list(at.dataframe[-1].value["resolution"]) == ["1216×832"]
+    at.selectbox(key="calc_reso_steps").set_value(32).run()
+    assert not at.error
+    at.selectbox(key="calc_family").set_value("SD1.5").run()
+    assert any("multiple of 64" in e.value for e in at.error)
