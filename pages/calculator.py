@@ -110,7 +110,7 @@ if use_dataset:
         st.caption("Repeats come from the folder names (`10_ohwx woman` → 10); rename a folder to change them.")
     family = c2.selectbox("Model family", list(FAMILY_DEFAULTS), key="calc_family", on_change=_apply_family,
                           help="Sets the usual resolution and bucket range; change them below if you train otherwise.")
-    resolution = c2.number_input("Resolution", 64, 4096, 512, 64, key="calc_resolution")
+    resolution = c1.number_input("Resolution", 64, 4096, 512, 64, key="calc_resolution")
     enable = st.toggle("Aspect-ratio bucketing", value=True, key="calc_bucket")
     if enable:
         b1, b2, b3, b4 = st.columns(4)
