@@ -1,0 +1,78 @@
+"""The Monitor page in a real browser: a running job's chart updates live, survives a reload and
+keeps moving, and the Stop button (with confirmation) stops the real process tree."""
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+from nyx_core.jobs import JobManager, JobSpec, JobState
+from nyx_core.jobs.store import read_status
+from nyx_core.jobs import control
+from nyx_core.settings import Settings
+from nyx_core.workspace import Workspace
+from tests.e2e.conftest import wait_for_app
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
+REPO = Path(__file__).resolve().parents[2]
+STEP = re.compile(r"step (\d+)/(\d+)")
+
+
+def _step(page) -> int:
+    text = page.locator('[data-testid="stProgress"]').first.inner_text()
+    m = STEP.search(text)
+    return int(m.group(1)) if m else -1
+
+
+def _wait_step_above(page, n: int, timeout_ms: int = 30_000) -> int:
+    page.wait_for_function(
+        """(n) => { const el = document.querySelector('[data-testid="stProgress"]');
+                   const m = el && el.innerText.match(/step (\\d+)\\//); return m && parseInt(m[1]) > n; }""",
+        arg=n, timeout=timeout_ms,
+    )
+    return _step(page)
+
+
+def test_monitor_live_chart_reload_and_stop(page, app_server):
+    ws = Workspace.open(app_server.workspace)
+    out = ws.outputs / "browser"
+    tb = ws.root / "tb-browser"
+    spec = JobSpec(
+        argv=[sys.executable, "-m", "nyx_core.jobs.standin", "--synth", "--steps", "600", "--epochs", "3",
+              "--step-time", "0.1", "--output-dir", str(out), "--output-name", "browser", "--tb-dir", str(tb)],
+        env={"PYTHONPATH": str(REPO)}, expected_output=str(out / "browser.safetensors"), output_dir=str(out),
+        tb_dir=str(tb), stop_grace_s=(5.0, 3.0),
+    )
+    jm = JobManager(ws, Settings())
+    job = jm.submit(spec, "browser")
+    try:
+        page.goto(app_server.url + "/monitor")
+        wait_for_app(page)
+        page.get_by_role("heading", name="Monitor").wait_for()
+        first = _wait_step_above(page, 0)
+        page.locator(".js-plotly-plot").first.wait_for(timeout=30_000)
+        later = _wait_step_above(page, first + 3)
+        assert later > first
+
+        page.reload()
+        wait_for_app(page)
+        page.locator(".js-plotly-plot").first.wait_for(timeout=30_000)
+        after_reload = _step(page)
+        assert after_reload >= later
+        moving = _wait_step_above(page, after_reload + 3)
+        assert moving > after_reload
+        assert page.locator(".js-plotly-plot").count() >= 1
+
+        pgid = read_status(job.dir).child_pgid
+        page.get_by_role("button", name="Stop", exact=True).click()
+        page.get_by_text("Stop now?").wait_for()
+        page.get_by_role("button", name="Yes, stop").click()
+        done = jm.wait(job.id, 40)
+        assert done.state == JobState.STOPPED
+        assert control.group_members(pgid) == []
+        page.get_by_text("stopped on request").first.wait_for(timeout=30_000)
+    finally:
+        jm.stop(job.id)
+        jm.wait(job.id, 30)
