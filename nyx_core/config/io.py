@@ -119,3 +119,39 @@ def _update(container: Any, data: dict[str, Any]) -> None:
             _update(current, value)
         elif _plain(current) != value:
             container[key] = _item(value)
+
+
+# Where configs live ---------------------------------------------------------------------------
+def config_path(ws, value: str, *, must_exist: bool = False) -> Path:  # noqa: ANN001 - Workspace
+    """A config given as a bare name (``my-lora`` -> ``configs/my-lora.toml``) or a workspace path."""
+    from nyx_core.errors import PathError
+
+    value = value.strip()
+    if not value:
+        raise ConfigError("no config given; pass a name or a path like configs/my-lora.toml")
+    name = value if value.endswith(".toml") else value + ".toml"
+    candidates = []
+    if "/" not in value:
+        candidates.append(f"{ws.relative(ws.configs)}/{name}")
+    candidates.append(value)
+    if not value.endswith(".toml"):
+        candidates.append(name)
+    first: Path | None = None
+    for cand in candidates:
+        try:
+            p = ws.resolve(cand)
+        except PathError:
+            if cand == value and first is None:
+                raise
+            continue
+        first = first or p
+        if p.is_file():
+            return p
+    if must_exist:
+        raise ConfigError(f"no config {value!r} (looked in configs/); list them with `ls {ws.configs}`")
+    assert first is not None
+    return first
+
+
+def list_configs(ws) -> list[Path]:  # noqa: ANN001
+    return sorted((p for p in ws.configs.glob("*.toml") if p.is_file()), key=lambda p: p.name.lower())
