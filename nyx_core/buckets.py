@@ -54,7 +54,9 @@ def parse_resolution(value: int | str | tuple[int, int] | list[int]) -> Size:
         try:
             nums = [int(p) for p in parts]
         except ValueError:
-            raise BucketError(f"resolution {value!r} is not a number or 'width,height'; write e.g. 512 or 768,512") from None
+            raise BucketError(
+                f"resolution {value!r} is not a number or 'width,height'; write e.g. 512 or 768,512"
+            ) from None
     elif isinstance(value, int) and not isinstance(value, bool):
         nums = [value]
     else:

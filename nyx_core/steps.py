@@ -185,7 +185,9 @@ class _Registered:
     is_reg: bool
 
 
-def _register(plan: DatasetPlan, training: bool, warnings: list[StepWarning], label: str) -> tuple[list[_Registered], int, int]:
+def _register(
+    plan: DatasetPlan, training: bool, warnings: list[StepWarning], label: str
+) -> tuple[list[_Registered], int, int]:
     """The images a dataset registers, with their final repeat counts; (images, train*repeats, reg*repeats)."""
     registered: list[_Registered] = []
     reg_infos: list[_Registered] = []
@@ -246,7 +248,9 @@ def _register(plan: DatasetPlan, training: bool, warnings: list[StepWarning], la
     return registered, num_train, num_reg
 
 
-def _bucketize(plan: DatasetPlan, registered: list[_Registered]) -> tuple[list[BucketRow], list[ImageBucketRow], float | None]:
+def _bucketize(
+    plan: DatasetPlan, registered: list[_Registered]
+) -> tuple[list[BucketRow], list[ImageBucketRow], float | None]:
     spec = plan.bucket
     counts: dict[Size, int] = {}
     groups: dict[tuple[Size, bool, int], list] = {}
@@ -341,7 +345,8 @@ def compute_steps(datasets: list[DatasetPlan], training: TrainingPlan) -> StepRe
 
     default_used = training.max_train_epochs is None and training.max_train_steps is None
     if training.max_train_epochs is not None and training.max_train_steps is not None:
-        warnings.append(StepWarning("epochs_override_steps", "both epochs and steps are set: sd-scripts uses the epochs"))
+        warnings.append(StepWarning("epochs_override_steps",
+                                    "both epochs and steps are set: sd-scripts uses the epochs"))
     if default_used:
         warnings.append(StepWarning(
             "default_1600",
@@ -567,7 +572,9 @@ def read_image_size(path: Path) -> Size:
         with Image.open(path) as img:
             return (int(img.size[0]), int(img.size[1]))
     except (OSError, UnidentifiedImageError, ValueError) as exc:
-        raise StepsError(f"cannot read the size of {Path(path).name}: {exc.__class__.__name__}; fix or remove it") from None
+        raise StepsError(
+            f"cannot read the size of {Path(path).name}: {exc.__class__.__name__}; fix or remove it"
+        ) from None
 
 
 def read_image_sizes(folder: Path) -> list[Size]:
@@ -673,7 +680,8 @@ def plans_from_dataset_config(
         fine_tuning = any("metadata_file" in s for s in subsets_cfg)
         subsets = []
         for s in subsets_cfg:
-            merged = {k: _lookup(k, [s, *levels], None) for k in ("image_dir", "metadata_file", "num_repeats", "is_reg")}
+            keys = ("image_dir", "metadata_file", "num_repeats", "is_reg")
+            merged = {k: _lookup(k, [s, *levels], None) for k in keys}
             subsets.append(SubsetPlan(
                 image_sizes=list(read(merged)),
                 num_repeats=int(merged["num_repeats"] if merged["num_repeats"] is not None else 1),
