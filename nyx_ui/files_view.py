@@ -52,6 +52,8 @@ def show_flash() -> None:
 
 def changed() -> None:
     ST["files_version"] += 1
+    # The grid remounts empty under its new key; forget its old ticks so they don't clear the selection.
+    ST["files_grid_sel"] = ()
 
 
 def selected_paths() -> list[str]:
@@ -208,7 +210,7 @@ def search_box(fm: FileManager) -> None:
         return
     st.dataframe([{"Name": h.name, "Folder": display_folder(h.folder),
                    "Size": "" if h.is_dir else human_size(h.size)} for h in result.hits],
-                 hide_index=True, use_container_width=True, height=min(300, 38 + 35 * len(result.hits)))
+                 hide_index=True, width="stretch", height=min(300, 38 + 35 * len(result.hits)))
     hits = {h.path: h for h in result.hits}
     c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
     pick = c1.selectbox("Search result", list(hits), key="files_search_pick")
@@ -228,17 +230,21 @@ def file_table(entries: list[FileEntry]) -> list[str]:
     df = pd.DataFrame(table_rows(entries))
     gb = GridOptionsBuilder.from_dataframe(df)
     gb.configure_default_column(sortable=True, resizable=True, filter=False)
-    gb.configure_column("Name", flex=3, minWidth=180, checkboxSelection=True, headerCheckboxSelection=True)
+    gb.configure_column("Name", flex=3, minWidth=180)
     gb.configure_column("Size", flex=1, minWidth=80, type=["rightAligned"],
                         comparator=JsCode("function(a, b, na, nb) { return na.data.bytes - nb.data.bytes; }"))
     gb.configure_column("Modified", flex=1, minWidth=130)
     gb.configure_column("Kind", flex=1, minWidth=70)
     gb.configure_column("bytes", hide=True)
     gb.configure_column("name", hide=True)
-    gb.configure_selection("multiple", use_checkbox=True, rowMultiSelectWithClick=True)
     gb.configure_grid_options(rowHeight=32, suppressCellFocus=True)
+    options = gb.build()
+    # AG Grid 32+ selection API: tick boxes, and a plain click on a row toggles it too.
+    options["rowSelection"] = {"mode": "multiRow", "checkboxes": True, "headerCheckbox": True,
+                               "enableClickSelection": True, "enableSelectionWithoutKeys": True}
+    options.pop("autoSizeStrategy", None)  # it overrides the flex widths above
     height = min(460, 48 + 32 * len(entries))
-    grid = AgGrid(df, gridOptions=gb.build(), height=height, theme="streamlit", allow_unsafe_jscode=True,
+    grid = AgGrid(df, gridOptions=options, height=height, theme="streamlit", allow_unsafe_jscode=True,
                   update_on=["selectionChanged"], show_search=False, show_download_button=False,
                   key=f"files_grid:{ST['files_cwd']}:{ST['files_version']}")
     rows = grid.selected_rows

@@ -4,6 +4,7 @@ from __future__ import annotations
 import io
 import re
 import time
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -98,6 +99,30 @@ def test_create_upload_rename_delete_restore(page, app_server, tmp_path: Path) -
     assert (ws / "shots" / "kitty.png").read_bytes() == png
     _eventually(lambda: not list((ws / ".trash").iterdir()))
     wait_for_app(page)
+
+    # Uploading a name that exists asks: keep both / replace / skip. Nothing is overwritten meanwhile.
+    page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(
+        files=[{"name": "kitty.png", "mimeType": "image/png", "buffer": b"second version"}])
+    wait_for_app(page)
+    page.get_by_text("already exist").first.wait_for()
+    assert (ws / "shots" / "kitty.png").read_bytes() == png
+    page.get_by_test_id("stRadio").filter(has_text="already exists").get_by_text("Keep both").click()
+    wait_for_app(page)
+    page.get_by_role("button", name="Apply to uploads").click()
+    _eventually(lambda: (ws / "shots" / "kitty (1).png").is_file())
+    assert (ws / "shots" / "kitty (1).png").read_bytes() == b"second version"
+    assert (ws / "shots" / "kitty.png").read_bytes() == png
+    wait_for_app(page)
+
+    # Download the folder: a zip built on the fly holding both files.
+    page.get_by_role("button", name="workspace").first.click()
+    wait_for_app(page)
+    _select(page, "shots")
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Download shots.zip").click()
+    with zipfile.ZipFile(download.value.path()) as zf:
+        assert sorted(zf.namelist()) == ["shots/kitty (1).png", "shots/kitty.png"]
+        assert zf.read("shots/kitty.png") == png
 
     page.set_viewport_size({"width": 390, "height": 844})
     wait_for_app(page)
