@@ -199,6 +199,18 @@ if ds is not None and ds.buckets:
         hide_index=True,
     )
 
+if ds is not None and use_dataset and ds.image_buckets:
+    with st.expander("Which image sizes go to which bucket"):
+        st.dataframe(
+            pd.DataFrame([{"image size": f"{r.size[0]}×{r.size[1]}", "images": r.images,
+                           "reg": "yes" if r.is_reg else "", "repeats": r.num_repeats,
+                           "resized to": f"{r.resized_size[0]}×{r.resized_size[1]}",
+                           "bucket": f"{r.bucket[0]}×{r.bucket[1]}"} for r in ds.image_buckets]),
+            hide_index=True,
+        )
+        if ds.mean_ar_error is not None:
+            st.caption(f"Mean aspect-ratio error (what sd-scripts prints as 'mean ar error'): {ds.mean_ar_error:.4f}")
+
 with st.expander("How this is computed"):
     st.markdown(
         """

@@ -17,6 +17,10 @@ def _metrics(at: AppTest) -> dict[str, str]:
     return {m.label: m.value for m in at.metric}
 
 
+def _bucket_table(at: AppTest):
+    return [d.value for d in at.dataframe if "batches" in d.value.columns][0]
+
+
 def _num(at: AppTest, key: str):
     return at.number_input(key=key)
 
@@ -82,13 +86,15 @@ def test_workspace_dataset_gives_buckets(ws):
     assert m["Images × repeats"] == "35"
     # buckets: 384x640 gets 15 (8 batches), 512x512 gets 20 (10 batches) -> 18 per epoch
     assert m["Steps per epoch"] == "18" and m["Total optimisation steps"] == "72"
-    table = at.dataframe[-1].value
+    table = _bucket_table(at)
     assert list(table["resolution"]) == ["384×640", "512×512"]
     assert list(table["batches"]) == [8, 10]
+    per_size = [d.value for d in at.dataframe if "image size" in d.value.columns][0]
+    assert dict(zip(per_size["image size"], per_size["bucket"])) == {"1024×1024": "512×512", "1024×1536": "384×640"}
     # bucketing off: one 512 bucket, ceil(35 / 2) = 18 batches
     at.toggle(key="calc_bucket").set_value(False).run()
     assert _metrics(at)["Steps per epoch"] == "18"
-    assert list(at.dataframe[-1].value["resolution"]) == ["512×512"]
+    assert list(_bucket_table(at)["resolution"]) == ["512×512"]
 
 
 def test_dataset_mode_without_datasets_falls_back(ws):
@@ -124,7 +130,7 @@ def test_family_sets_sizes_and_checks_bucket_step(ws):
     at.radio(key="calc_source").set_value("A workspace dataset").run()
     at.selectbox(key="calc_family").set_value("SDXL").run()
     assert _num(at, "calc_resolution").value == 1024 and _num(at, "calc_max_reso").value == 2048
-    assert list(at.dataframe[-1].value["resolution"]) == ["1216×832"]
+    assert list(_bucket_table(at)["resolution"]) == ["1216×832"]
     at.selectbox(key="calc_reso_steps").set_value(32).run()
     assert not at.error
     at.selectbox(key="calc_family").set_value("SD1.5").run()
