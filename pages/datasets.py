@@ -199,7 +199,9 @@ if selected and selected in shown_rel:
         tags = [t for t in dict.fromkeys(split_tags(text)) if t != KEEP_SEP]
         chosen_chips = st.pills("Tags in this caption", tags, selection_mode="multi",
                                 key=f"ds_chips_{selected}") if tags else []
-        b1, b2, b3, b4, b5 = st.columns(5)
+        # a wrapping row: buttons keep their full label and shortcut hint on narrow screens
+        row = st.container(horizontal=True)
+        b1 = b2 = b3 = b4 = b5 = row
         save = b1.button("Save", key="ds_save", type="primary", shortcut="Alt+S")
         drop = b2.button("Remove tags", key="ds_drop_chips", disabled=not chosen_chips,
                          help="Remove the tags selected above from this caption and save")
