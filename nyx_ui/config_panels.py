@@ -1,0 +1,311 @@
+"""The Training page's panels around the form: config picker, new/import, presets, the live step
+count, the pre-flight check, and Save / Export / Start."""
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import streamlit as st
+
+from nyx_core.config import ConfigError, TrainingConfig, load_config, new_config, save_config, steps_for, validate
+from nyx_core.config.enums import FAMILY_LABELS, Family
+from nyx_core.config.io import config_path, list_configs
+from nyx_core.config.model import config_from_data
+from nyx_core.config.presets import apply_preset, list_presets, save_user_preset
+from nyx_core.config.validate import Problem
+from nyx_core.errors import NyxError, PathError
+from nyx_core.settings import Settings
+from nyx_core.workspace import Workspace
+from nyx_ui import config_form as form
+
+ST = st.session_state
+PICK = "tc_pick"
+PICK_NEXT = "tc_pick_next"  # set by callbacks after the picker exists; applied on the next run
+DRAFT = "tc_draft"
+LOADED = "tc_loaded"
+
+
+def flash(kind: str, text: str) -> None:
+    ST.setdefault("tc_flash", []).append((kind, text))
+
+
+def show_flash() -> None:
+    for kind, text in ST.pop("tc_flash", []):
+        getattr(st, kind)(text)
+
+
+# Picking / creating / importing ---------------------------------------------------------------
+def pick_config(ws: Workspace) -> Path | None:
+    """The config being edited; honours the Files page's "Open in Training"."""
+    if PICK_NEXT in ST:
+        ST[PICK] = ST.pop(PICK_NEXT)
+    requested = ST.pop("training_config_path", None)
+    if requested:
+        try:
+            path = ws.resolve(str(requested), must_exist=True)
+            if path.parent == ws.configs and path.suffix == ".toml":
+                ST[PICK] = path.stem
+            else:
+                ST["tc_external"] = ws.relative(path)
+                ST[PICK] = ws.relative(path)
+        except PathError as exc:
+            flash("error", f"Cannot open {requested}: {exc}")
+    names = [p.stem for p in list_configs(ws)]
+    external = ST.get("tc_external")
+    if external and external not in names:
+        names.append(external)
+    if ST.get(PICK) not in names:
+        ST.pop(PICK, None)
+    c1, c2, c3 = st.columns([3, 1, 1])
+    with c1:
+        choice = st.selectbox("Config", names, key=PICK, index=None if not names else 0,
+                              placeholder="No configs yet: create one →")
+    with c2:
+        with st.popover("➕ New config", width="stretch"):
+            new_config_form(ws)
+    with c3:
+        with st.popover("⤵ Import", width="stretch"):
+            import_form(ws)
+    if not choice:
+        return None
+    return config_path(ws, choice)
+
+
+def new_config_form(ws: Workspace) -> None:
+    from nyx_core.config.presets import preset_for
+    from nyx_core.datasets.layout import list_datasets
+
+    with st.form("tc_new", clear_on_submit=False, border=False):
+        name = st.text_input("Name", key="tc_new_name", placeholder="e.g. ohwx-woman-sdxl")
+        family = st.selectbox("Model family", list(Family), format_func=lambda f: FAMILY_LABELS[f], key="tc_new_family")
+        kind = st.selectbox("Preset", ["none", "character", "style", "concept"], key="tc_new_preset")
+        low = st.checkbox("Low VRAM variant", key="tc_new_low")
+        datasets = [""] + [d.name for d in list_datasets(ws)]
+        dataset = st.selectbox("Dataset", datasets, key="tc_new_dataset", format_func=lambda n: n or "— later —")
+        if st.form_submit_button("Create", type="primary"):
+            try:
+                path = config_path(ws, name)
+                if path.exists():
+                    raise ConfigError(f"{ws.relative(path)} already exists; pick another name")
+                cfg = new_config(Path(name.strip()).stem, family, dataset={"name": dataset})
+                if kind != "none":
+                    cfg = apply_preset(cfg, preset_for(family, kind, low_vram=low))
+                save_config(cfg, path)
+            except (NyxError, ValueError) as exc:
+                st.error(str(exc))
+            else:
+                ST[PICK_NEXT] = path.stem
+                flash("success", f"Created {ws.relative(path)}")
+                st.rerun()
+
+
+def import_form(ws: Workspace) -> None:
+    from nyx_core.config.importers import import_kohya_gui, import_sd_scripts
+
+    st.caption("An sd-scripts config .toml (with its dataset .toml), or a kohya_ss GUI .json")
+    up = st.file_uploader("Config file", type=["toml", "json"], key="tc_imp_file")
+    ds = st.file_uploader("Dataset .toml (optional)", type=["toml"], key="tc_imp_ds")
+    name = st.text_input("New config name", key="tc_imp_name")
+    if st.button("Import", key="tc_imp_go", disabled=up is None or not name.strip()):
+        try:
+            path = config_path(ws, name)
+            if path.exists():
+                raise ConfigError(f"{ws.relative(path)} already exists; pick another name")
+            text = up.getvalue().decode("utf-8")
+            if up.name.lower().endswith(".json"):
+                result = import_kohya_gui(ws, text, name=path.stem)
+            else:
+                result = import_sd_scripts(ws, text, ds.getvalue().decode("utf-8") if ds else None, name=path.stem)
+            save_config(result.config, path)
+        except (NyxError, ValueError, UnicodeDecodeError) as exc:
+            st.error(str(exc))
+            return
+        ST[PICK_NEXT] = path.stem
+        ST["tc_import_notes"] = [str(n) for n in result.notes]
+        flash("success", f"Imported into {ws.relative(path)}; {len(result.unknown)} setting(s) not imported "
+              "(listed below)")
+        st.rerun()
+
+
+def import_notes() -> None:
+    notes = ST.get("tc_import_notes")
+    if notes:
+        with st.expander(f"Import report ({len(notes)} notes)", expanded=True):
+            st.code("\n".join(notes), language=None)
+            if st.button("Dismiss report"):
+                ST.pop("tc_import_notes", None)
+                st.rerun()
+
+
+# Loading the config being edited ---------------------------------------------------------------
+def load_base(ws: Workspace, path: Path) -> tuple[TrainingConfig | None, dict[str, Any] | None]:
+    """(the saved config, the data the form starts from: a draft after a preset, else the file)."""
+    if ST.get(LOADED) != str(path):
+        form.reset_widgets()
+        ST.pop(DRAFT, None)
+        ST[LOADED] = str(path)
+    try:
+        saved = load_config(path)
+    except ConfigError as exc:
+        st.error(f"{ws.relative(path)} cannot be loaded: {exc}")
+        return None, None
+    draft = ST.get(DRAFT)
+    return saved, (draft if draft is not None else saved.to_data())
+
+
+def preset_picker(ws: Workspace, current: TrainingConfig | None) -> None:
+    if current is None:
+        return
+    presets = list_presets(ws, current.model.family)
+    with st.expander("Presets", expanded=False):
+        c1, c2 = st.columns([3, 1])
+        with c1:
+            chosen = st.selectbox("Preset for this family", presets, format_func=lambda p: f"{p.name} — {p.id}",
+                                  key="tc_preset")
+        with c2:
+            st.write("")
+            if st.button("Apply preset", key="tc_preset_apply", disabled=chosen is None):
+                try:
+                    ST[DRAFT] = apply_preset(current, chosen).to_data()
+                except NyxError as exc:
+                    st.error(str(exc))
+                else:
+                    form.reset_widgets()
+                    flash("info", f"Applied {chosen.name}: recipe settings changed (paths, dataset and prompts "
+                          "kept). Save to keep it.")
+                    st.rerun()
+        st.caption("Presets set only recipe settings (network, optimizer, schedule, dataset options), never "
+                   "paths, the dataset or prompts.")
+        n1, n2 = st.columns([3, 1])
+        with n1:
+            pname = st.text_input("Save current settings as a user preset", key="tc_preset_name",
+                                  placeholder="preset name")
+        with n2:
+            st.write("")
+            if st.button("Save preset", key="tc_preset_save", disabled=not pname.strip()):
+                try:
+                    p = save_user_preset(ws, pname, current)
+                    st.success(f"Saved preset {p.id}")
+                except NyxError as exc:
+                    st.error(str(exc))
+
+
+def build_config(data: dict[str, Any], errors: list) -> TrainingConfig | None:
+    try:
+        return config_from_data(data)
+    except ConfigError as exc:
+        errors.append(("config", str(exc)))
+        return None
+
+
+# The live summary: steps and pre-flight ---------------------------------------------------------
+def steps_panel(ws: Workspace, cfg: TrainingConfig | None) -> None:
+    if cfg is None:
+        return
+    try:
+        r = steps_for(cfg, ws)
+    except NyxError as exc:
+        st.metric("Training steps", "—")
+        st.caption(str(exc))
+        return
+    c1, c2, c3, c4 = st.columns(4)
+    c1.metric("Training steps", f"{r.total_optimization_steps:,}")
+    c2.metric("Epochs", r.num_epochs)
+    c3.metric("Steps per epoch", r.num_update_steps_per_epoch)
+    c4.metric("Images × repeats", r.num_train_images_x_repeats)
+    buckets = [f"{b.resolution[0]}×{b.resolution[1]}: {b.count}" for d in r.datasets for b in d.buckets]
+    if buckets:
+        st.caption("Buckets (images incl. repeats): " + ", ".join(buckets[:12]) + (" …" if len(buckets) > 12 else ""))
+
+
+def problems_for(ws: Workspace, settings: Settings, cfg: TrainingConfig | None, form_errors: list) -> list[Problem]:
+    problems = [Problem("error", f, m) for f, m in form_errors]
+    if cfg is not None:
+        problems += validate(cfg, ws, settings)
+    return sorted(problems, key=lambda p: p.level != "error")
+
+
+def preflight_panel(problems: list[Problem]) -> None:
+    errs = [p for p in problems if p.level == "error"]
+    warns = [p for p in problems if p.level == "warning"]
+    title = "Pre-flight: ready" if not problems else f"Pre-flight: {len(errs)} error(s), {len(warns)} warning(s)"
+    with st.container(border=True, key="tc_preflight"):
+        st.markdown(f"**{title}**")
+        for p in errs:
+            st.error(f"**{p.field}** — {p.message}", icon="⛔")
+        for p in warns:
+            st.warning(f"**{p.field}** — {p.message}", icon="⚠️")
+        if not problems:
+            st.success("No problems found.", icon="✅")
+
+
+# Actions ------------------------------------------------------------------------------------------
+def rendered_zip(ws: Workspace, settings: Settings, cfg: TrainingConfig) -> bytes | None:
+    from nyx_core.kohya.render import render
+
+    folder = ws.configs / f"{cfg.project.name}.rendered"
+    try:
+        run = render(cfg, ws=ws, settings=settings, render_dir=folder, logging_dir=folder / "tb")
+    except NyxError:
+        return None
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("config.toml", run.config_toml)
+        zf.writestr("dataset.toml", run.dataset_toml)
+        if run.sample_prompts is not None:
+            zf.writestr("sample_prompts.txt", run.sample_prompts)
+        zf.writestr("argv.json", json.dumps(run.argv, indent=2) + "\n")
+    return buf.getvalue()
+
+
+def actions(ws: Workspace, settings: Settings, path: Path, cfg: TrainingConfig | None, saved: TrainingConfig | None,
+            problems: list[Problem]) -> None:
+    has_errors = any(p.level == "error" for p in problems)
+    dirty = cfg is not None and saved is not None and cfg != saved
+    c1, c2, c3, c4 = st.columns(4)
+    with c1:
+        if st.button("💾 Save", key="tc_save", type="secondary" if not dirty else "primary", disabled=cfg is None,
+                     width="stretch"):
+            save_config(cfg, path)
+            ST.pop(DRAFT, None)
+            flash("success", f"Saved {form.relative_or_abs(ws, path)}")
+            st.rerun()
+        st.caption("Unsaved changes" if dirty else "Saved")
+    with c2:
+        if st.button("📤 Export rendered files", key="tc_export", disabled=cfg is None or has_errors, width="stretch"):
+            from nyx_core.kohya.render import export_rendered
+
+            folder = ws.configs / f"{path.stem}.rendered"
+            try:
+                export_rendered(cfg, ws=ws, settings=settings, folder=folder)
+                st.success(f"Wrote {ws.relative(folder)}/ (config.toml, dataset.toml, argv.json)")
+            except NyxError as exc:
+                st.error(str(exc))
+    with c3:
+        data = rendered_zip(ws, settings, cfg) if cfg is not None and not has_errors else None
+        st.download_button("⬇ Download rendered", data=data or b"", file_name=f"{path.stem}-sd-scripts.zip",
+                           mime="application/zip", disabled=data is None, key="tc_download", width="stretch")
+    with c4:
+        if st.button("▶ Start training", key="tc_start", type="primary", disabled=has_errors or cfg is None,
+                     width="stretch", help="fix every error in the pre-flight check first" if has_errors else None):
+            start_training(ws, settings, path, cfg)
+
+
+def start_training(ws: Workspace, settings: Settings, path: Path, cfg: TrainingConfig) -> None:
+    try:
+        from nyx_core.jobs import JobManager  # contract E, owned by the jobs issue
+    except ImportError:
+        st.warning("Training jobs are not available yet in this build.")
+        return
+    try:
+        save_config(cfg, path)
+        ST.pop(DRAFT, None)
+        job = JobManager(ws, settings).start_training(cfg, name=cfg.project.name)
+    except NyxError as exc:
+        st.error(str(exc))
+        return
+    ST["monitor_job_id"] = getattr(job, "id", None)
+    st.switch_page("pages/monitor.py")

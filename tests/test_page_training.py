@@ -1,0 +1,138 @@
+"""AppTest of pages/training.py: pick/create, edit by group, live steps, pre-flight, save."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+
+from nyx_core.config.enums import Family
+from nyx_core.config.presets import get_preset
+
+from nyx_core.config import load_config, save_config
+from tests.test_config_support import ready_config
+
+PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "training.py")
+
+
+def app() -> AppTest:
+    return AppTest.from_file(PAGE, default_timeout=60)
+
+
+def keys(at, kind):
+    return {w.key for w in getattr(at, kind)}
+
+
+def test_empty_workspace_offers_new_config(ws):
+    at = app().run()
+    assert not at.exception
+    assert any("Create a config" in i.value for i in at.info)
+    at.text_input(key="tc_new_name").set_value("first")
+    at.selectbox(key="tc_new_family").set_value(Family.sdxl)
+    at.selectbox(key="tc_new_preset").set_value("style")
+    at.button[0].click().run()  # the form's Create button
+    assert not at.exception
+    cfg = load_config(ws.configs / "first.toml")
+    assert cfg.model.family.value == "sdxl" and cfg.network.dim == 32
+    assert at.selectbox(key="tc_pick").value == "first"
+
+
+def test_edit_save_keeps_comments(ws):
+    cfg = ready_config(ws, "sd15")
+    path = ws.configs / "mine.toml"
+    save_config(cfg, path)
+    path.write_text(path.read_text().replace("[network]", "# keep this note\n[network]"))
+    at = app().run()
+    assert not at.exception
+    assert at.selectbox(key="tc_pick").value == "mine"
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Training steps"] == "300"  # 3 images x 10 repeats x 10 epochs, batch 1
+    at.number_input(key="tc.network.dim").set_value(48).run()
+    at.number_input(key="tc.dataset.max_train_epochs").set_value(4).run()
+    assert {m.label: m.value for m in at.metric}["Training steps"] == "120"
+    assert any(c.value == "Unsaved changes" for c in at.caption)
+    at.button(key="tc_save").click().run()
+    assert not at.exception
+    text = path.read_text()
+    assert "# keep this note" in text and "dim = 48" in text
+    assert load_config(path).dataset.max_train_epochs == 4
+    assert any("Saved" in s.value for s in at.success)
+
+
+def test_family_hides_options(ws):
+    save_config(ready_config(ws, "sdxl"), ws.configs / "x.toml")
+    at = app().run()
+    sel = keys(at, "selectbox")
+    assert "tc.model.clip_l" not in sel and "tc.model.base_model" in sel
+    assert "tc.model.v2" not in keys(at, "checkbox")
+    at.selectbox(key="tc.model.family").set_value(Family.flux).run()
+    assert not at.exception
+    sel = keys(at, "selectbox")
+    assert {"tc.model.clip_l", "tc.model.t5xxl", "tc.model.ae"} <= sel and "tc.model.clip_g" not in sel
+    assert "tc.performance.blocks_to_swap" in keys(at, "number_input")
+    # the missing encoders are now pre-flight errors and Start is disabled
+    errors = " ".join(e.value for e in at.error)
+    assert "model.ae" in errors and "model.clip_l" in errors
+    assert at.button(key="tc_start").disabled
+
+
+def test_preflight_and_start_state(ws):
+    good = ready_config(ws, "sd15")
+    save_config(good, ws.configs / "good.toml")
+    at = app().run()
+    assert not at.button(key="tc_start").disabled
+    assert not at.error
+    at.selectbox(key="tc.model.base_model").set_value("").run()
+    assert at.button(key="tc_start").disabled
+    assert any("model.base_model" in e.value for e in at.error)
+    at.checkbox(key="tc.dataset.random_crop").set_value(True).run()
+    fields = " ".join(e.value for e in at.error)
+    assert "model.base_model" in fields and "performance.cache_latents" in fields  # all at once
+
+
+def test_open_in_training_from_files_page(ws):
+    save_config(ready_config(ws, "sd15"), ws.configs / "aaa.toml")
+    save_config(ready_config(ws, "sd15", network={"dim": 7}), ws.configs / "zzz.toml")
+    at = app()
+    at.session_state["training_config_path"] = "configs/zzz.toml"
+    at.run()
+    assert at.selectbox(key="tc_pick").value == "zzz"
+    assert at.number_input(key="tc.network.dim").value == 7
+
+
+def test_apply_preset_keeps_paths(ws):
+    cfg = ready_config(ws, "sdxl")
+    save_config(cfg, ws.configs / "p.toml")
+    at = app().run()
+    at.selectbox(key="tc_preset").set_value(get_preset("builtin:sdxl-style-lowvram")).run()
+    at.button(key="tc_preset_apply").click().run()
+    assert not at.exception
+    assert at.number_input(key="tc.network.dim").value == 32
+    assert at.selectbox(key="tc.model.base_model").value == cfg.model.base_model
+    at.button(key="tc_save").click().run()
+    saved = load_config(ws.configs / "p.toml")
+    assert saved.network.dim == 32 and saved.performance.fp8_base and saved.model.base_model == cfg.model.base_model
+
+
+def test_bad_text_values_are_reported(ws):
+    save_config(ready_config(ws, "sd15"), ws.configs / "t.toml")
+    at = app().run()
+    at.text_input(key="tc.optimizer.unet_lr").set_value("fast").run()
+    at.text_area(key="tc.advanced.extra").set_value("not toml [").run()
+    errors = " ".join(e.value for e in at.error)
+    assert "optimizer.unet_lr" in errors and "advanced.extra" in errors
+    assert at.button(key="tc_start").disabled
+
+
+def test_broken_config_file_is_reported(ws):
+    (ws.configs / "broken.toml").write_text("[network]\ndim = 'x'\n")
+    at = app().run()
+    assert not at.exception
+    assert any("network.dim" in e.value for e in at.error)
+
+
+def test_export_rendered(ws):
+    save_config(ready_config(ws, "sd15"), ws.configs / "e.toml")
+    at = app().run()
+    at.button(key="tc_export").click().run()
+    assert not at.exception
+    assert (ws.configs / "e.rendered" / "config.toml").is_file()
