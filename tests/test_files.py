@@ -264,3 +264,33 @@ def test_save_text_plain_and_refusals(ws, fm) -> None:
         fm.save_text("nope/x.txt", "x")
     with pytest.raises(PathError):
         fm.save_text("../x.txt", "x")
+
+
+def test_hostile_names_never_escape(tmp_path_factory) -> None:
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    from nyx_core.workspace import Workspace
+
+    ws = Workspace.open(tmp_path_factory.mktemp("fuzz") / "ws")
+    fm = FileManager(ws)
+    (ws.root / "box").mkdir()
+    outside = ws.root.parent
+    before = set(outside.iterdir())
+    alphabet = st.sampled_from(list("ab./\\\x00\n ~:*") + ["..", "%2e%2e", "/etc", "C:"])
+
+    @settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(st.lists(alphabet, min_size=1, max_size=8).map("".join))
+    def check(name: str) -> None:
+        for op in (lambda: fm.mkdir("box", name), lambda: fm.save_upload("box", name, io.BytesIO(b"z"),
+                                                                          on_clash="keep_both")):
+            try:
+                made = op()
+            except (FileOpError, PathError):
+                continue
+            assert made.parent == ws.root / "box", (name, made)
+        for p in list((ws.root / "box").iterdir()):
+            fm.delete([f"box/{p.name}"])
+
+    check()
+    assert set(outside.iterdir()) == before

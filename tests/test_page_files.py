@@ -102,3 +102,15 @@ def test_image_preview_add_to_dataset_and_search(ws) -> None:
     at.button(key="files_search_go").click().run()
     assert at.session_state["files_cwd"] == "datasets/cats/10_cat"
     assert at.multiselect(key="files_select").value == ["pic.jpg"]
+
+
+def test_open_in_training_switches_page(ws) -> None:
+    (ws.configs / "run.toml").write_text("a = 1\n")
+    at = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=30)
+    at.switch_page("pages/files.py").run()
+    at.button(key="tree:configs").click().run()
+    at.multiselect(key="files_select").set_value(["run.toml"]).run()
+    at.button(key="files_open_training").click().run()
+    assert not at.exception
+    # The Training page consumes "training_config_path"; here it is enough that it took over.
+    assert "Files" not in [t.value for t in at.title]
