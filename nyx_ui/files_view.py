@@ -70,12 +70,12 @@ def go(path: str, select: str | None = None) -> None:
     ST["files_open"] |= {"/".join(parts[:i]) for i in range(len(parts) + 1)}
 
 
-def _run(action, success=None) -> bool:  # noqa: ANN001
+def _run(action, success=None, clash_hint: str = "") -> bool:  # noqa: ANN001
     """Run a file operation; a NyxError becomes a red message instead of a traceback."""
     try:
         result = action()
     except ClashError as exc:
-        flash("warning", f"{exc} — choose Keep both, Replace or Skip under 'If the name exists'.")
+        flash("warning", f"{exc}{clash_hint}")
         return False
     except NyxError as exc:
         flash("error", str(exc))
@@ -113,7 +113,8 @@ def cb_transfer(copy: bool) -> None:
     op = fm.copy if copy else fm.move
     verb = "Copied" if copy else "Moved"
     if _run(lambda: op(selected_paths(), target, on_clash=policy),
-            lambda done: f"{verb} {len(done)} item(s) to {display_folder(target)}"):
+            lambda done: f"{verb} {len(done)} item(s) to {display_folder(target)}",
+            clash_hint=" — choose Keep both, Replace or Skip under 'If the name exists'."):
         if not copy:
             ST["files_select"] = []
 
