@@ -3,17 +3,19 @@ import streamlit as st
 
 from nyx_ui.access import blocking_view
 
-st.set_page_config(page_title="Nyx Trainer", page_icon="🌙", layout="wide")
+st.set_page_config(page_title="Nyx Trainer", page_icon=":material/dark_mode:", layout="wide")
 
+# Material icons, not emoji: a pod's browser may have no emoji font.
 PAGES = {
-    "Dataset": [st.Page("pages/datasets.py", title="Datasets", icon="🖼️", url_path="datasets")],
+    "": [st.Page("pages/home.py", title="Home", icon=":material/home:", url_path="home", default=True)],
+    "Dataset": [st.Page("pages/datasets.py", title="Datasets", icon=":material/photo_library:", url_path="datasets")],
     "Training": [
-        st.Page("pages/training.py", title="Training setup", icon="⚙️", url_path="training"),
-        st.Page("pages/monitor.py", title="Monitor", icon="📈", url_path="monitor"),
-        st.Page("pages/calculator.py", title="Step calculator", icon="🧮", url_path="calculator"),
+        st.Page("pages/training.py", title="Training setup", icon=":material/tune:", url_path="training"),
+        st.Page("pages/monitor.py", title="Monitor", icon=":material/monitoring:", url_path="monitor"),
+        st.Page("pages/calculator.py", title="Step calculator", icon=":material/calculate:", url_path="calculator"),
     ],
-    "Files": [st.Page("pages/files.py", title="Files", icon="📁", url_path="files", default=True)],
-    "Settings": [st.Page("pages/settings.py", title="Settings", icon="🔧", url_path="settings")],
+    "Files": [st.Page("pages/files.py", title="Files", icon=":material/folder:", url_path="files")],
+    "Settings": [st.Page("pages/settings.py", title="Settings", icon=":material/settings:", url_path="settings")],
 }
 
 blocked = blocking_view()

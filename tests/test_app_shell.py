@@ -58,3 +58,10 @@ def test_cli_info_json(ws) -> None:
     info = json.loads(out.stdout)
     assert info["workspace"] == str(ws.root)
     assert info["sd_scripts"]["found"] in (True, False) and info["sd_scripts"]["detail"]
+
+
+def test_home_page(ws) -> None:
+    at = _app().run()  # Home is the default page; its links need the navigation app.py builds
+    assert not at.exception
+    assert at.title[0].value == "Nyx Trainer"
+    assert any("No dataset yet" in m.value for m in at.markdown)

@@ -1,0 +1,44 @@
+"""Home: where this workspace stands and what to do next, in the order a LoRA gets made."""
+import streamlit as st
+
+from nyx_core.datasets.layout import list_datasets
+from nyx_core.fsutil import human_size
+from nyx_core.jobs import JobManager
+from nyx_core.system import disk_free, gpu_summary
+from nyx_ui.context import get_settings, get_workspace
+
+ws = get_workspace()
+settings = get_settings()
+
+st.title("Nyx Trainer")
+st.caption(f"Workspace `{ws.root}` · {human_size(disk_free(ws.root))} free")
+
+found, why = settings.sd_scripts_status()
+if not found:
+    st.warning(f"sd-scripts is not ready: {why}. Training needs it; everything else works without it.")
+
+gpus = gpu_summary()
+st.caption(" · ".join(f"GPU {g['index']}: {g['name']}" for g in gpus) if gpus else "No NVIDIA GPU detected.")
+
+datasets = list_datasets(ws)
+jobs = JobManager(ws, settings)
+active = jobs.active()
+configs = sorted(ws.configs.glob("*.toml"))
+
+st.subheader("1 · Dataset")
+if datasets:
+    st.write(", ".join(f"**{d.name}** ({d.image_count} images)" for d in datasets[:8]))
+else:
+    st.write("No dataset yet: create one and upload images or a zip.")
+st.page_link("pages/datasets.py", label="Open Datasets", icon=":material/photo_library:")
+
+st.subheader("2 · Training setup")
+st.write(f"{len(configs)} saved config(s)." if configs else "No training config yet: pick a family and a preset.")
+st.page_link("pages/training.py", label="Open Training setup", icon=":material/tune:")
+
+st.subheader("3 · Monitor")
+if active is not None:
+    st.info(f"Running: **{active.name}** ({active.state.value}).")
+else:
+    st.write(f"No run active. {len(jobs.queued())} queued.")
+st.page_link("pages/monitor.py", label="Open Monitor", icon=":material/monitoring:")
