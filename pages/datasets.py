@@ -16,7 +16,7 @@ from nyx_core.datasets.captions import KEEP_SEP, CaptionError, TagOp, build_tran
 from nyx_core.datasets.health import check_dataset
 from nyx_core.datasets.image_tools import convert_images, downscale_images
 from nyx_core.datasets.ingest import ingest_files, ingest_path
-from nyx_core.datasets.layout import list_datasets, scan_dataset
+from nyx_core.datasets.layout import dataset_names, scan_dataset
 from nyx_core.errors import NyxError
 from nyx_core.fsutil import human_size
 from nyx_core.thumbnails import thumbnail
@@ -31,7 +31,7 @@ st.caption("Kohya layout: each dataset holds `<repeats>_<concept>` folders of im
 view.show_flash()
 
 # -- 1. pick or create ---------------------------------------------------------------------------
-names = [d.name for d in list_datasets(ws)]
+names = dataset_names(ws)
 if "ds_pick_next" in ss:  # set by create/rename before a rerun; applied before the selectbox exists
     ss["ds_pick"] = ss.pop("ds_pick_next")
 if ss.get("ds_pick") not in names:

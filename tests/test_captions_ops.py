@@ -88,3 +88,17 @@ def test_filter_images(layout):
     assert caption_ops.filter_images(caps, search="C") == [imgs[1]]
     assert caption_ops.filter_images(caps, search="3.png") == [imgs[3]]
     assert caption_ops.filter_images(caps, tag="b", only=[imgs[1]]) == [imgs[1]]
+
+
+def test_hand_edited_journal_cannot_write_outside(ws, layout):
+    import base64
+    import json
+
+    caption_ops.apply(layout, TagOp("add", tags=("x",)))
+    path = layout.root / ".nyx" / "undo.json"
+    j = json.loads(path.read_text())
+    j["entries"]["../../evil.txt"] = {"before": base64.b64encode(b"pwned").decode()}
+    j["entries"]["/tmp/evil.txt"] = {"before": base64.b64encode(b"pwned").decode()}
+    path.write_text(json.dumps(j))
+    caption_ops.undo(ws, layout)
+    assert not (ws.datasets / "evil.txt").exists() and not (ws.root.parent / "evil.txt").exists()

@@ -11,6 +11,7 @@ import base64
 import hashlib
 import json
 import os
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +20,7 @@ from typing import Callable, Iterable
 from nyx_core.datasets.captions import CaptionError, TagOp, apply_to_text, build_transform, tag_frequency
 from nyx_core.datasets.layout import STATE_DIR, DatasetLayout, caption_path, scan_dataset
 from nyx_core.errors import NyxError
-from nyx_core.fsutil import atomic_write_bytes, atomic_write_text
+from nyx_core.fsutil import atomic_write_text
 from nyx_core.workspace import Workspace
 
 UNDO_FILE = "undo.json"
@@ -79,13 +80,35 @@ class Preview:
 def _targets(layout: DatasetLayout, images: Iterable[Path] | None) -> list[Path]:
     if images is None:
         return layout.images()
-    members = {p.resolve() for p in layout.images()}
+    members = set(layout.images())
+    resolved: set[Path] | None = None
     chosen = []
     for img in images:
-        if Path(img).resolve() not in members:
-            raise NyxError(f"{Path(img).name} is not an image of dataset {layout.name!r}")
-        chosen.append(Path(img))
+        img = Path(img)
+        if img not in members:  # fast path for the layout's own paths; resolve only the others
+            resolved = resolved if resolved is not None else {p.resolve() for p in members}
+            if img.resolve() not in resolved:
+                raise NyxError(f"{img.name} is not an image of dataset {layout.name!r}")
+        chosen.append(img)
     return chosen
+
+
+def _write_caption_file(path: Path, data: bytes) -> None:
+    """Atomic for readers (temp file + rename in the same folder) but without a per-file fsync:
+    fsync made a 10,000-caption bulk edit take 67 s instead of ~2 s on the bench machine. The undo
+    journal, written first, is fsynced, so an interrupted operation can still be undone."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.chmod(tmp, path.stat().st_mode & 0o7777 if path.exists() else 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
 
 
 def _plan(layout: DatasetLayout, op: TagOp, images: Iterable[Path] | None):  # noqa: ANN202
@@ -107,7 +130,7 @@ def preview(layout: DatasetLayout, op: TagOp, images: Iterable[Path] | None = No
     """What ``apply`` would do: the number of captions it changes and ``limit`` before→after samples."""
     targets = _targets(layout, images)
     result = Preview(op.describe(), len(targets), 0)
-    for image, _raw, text, new in _plan(layout, op, targets):
+    for image, _raw, text, new in _plan(layout, op, None if images is None else targets):
         result.changed += 1
         if len(result.samples) < limit:
             result.samples.append(Change(image, text, new))
@@ -131,7 +154,7 @@ def apply(layout: DatasetLayout, op: TagOp, images: Iterable[Path] | None = None
     journal = {"version": 1, "op": op.describe(), "at": time.time(), "entries": entries}
     atomic_write_text(layout.root / STATE_DIR / UNDO_FILE, json.dumps(journal))
     for i, (image, _raw, _text, new) in enumerate(plan, 1):
-        atomic_write_text(caption_path(image, layout.caption_ext), new)
+        _write_caption_file(caption_path(image, layout.caption_ext), new.encode("utf-8"))
         if progress:
             progress(i, len(plan))
     return len(plan)
@@ -171,15 +194,16 @@ def undo(ws: Workspace, layout: DatasetLayout) -> int:
     root = layout.root.resolve()
     count = 0
     for rel, entry in entries.items():
-        target = (root / rel).resolve()
-        if root not in target.parents:  # a hand-edited journal must not reach outside the dataset
-            continue
+        parts = rel.split("/")
+        if rel.startswith("/") or "\\" in rel or ".." in parts or "" in parts:
+            continue  # a hand-edited journal must not reach outside the dataset
+        target = root.joinpath(*parts)
         before = entry.get("before")
         if before is None:
             if target.exists():
                 move_to_trash(ws, target)
         else:
-            atomic_write_bytes(target, base64.b64decode(before))
+            _write_caption_file(target, base64.b64decode(before))
         count += 1
     os.unlink(path)
     return count

@@ -192,6 +192,12 @@ def scan_dataset(ws: Workspace, name: str) -> DatasetLayout:
     return DatasetLayout(root.name, root, concepts, settings.caption_ext, settings.trigger_word, stray, loose)
 
 
+def dataset_names(ws: Workspace) -> list[str]:
+    """Just the names (no scan): cheap enough for a picker on every page run."""
+    return sorted((p.name for p in ws.datasets.iterdir() if p.is_dir() and not p.name.startswith(".")),
+                  key=str.lower)
+
+
 def list_datasets(ws: Workspace) -> list[DatasetLayout]:
     out: list[DatasetLayout] = []
     for entry in sorted(ws.datasets.iterdir(), key=lambda p: p.name.lower()):
