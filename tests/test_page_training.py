@@ -136,3 +136,26 @@ def test_export_rendered(ws):
     at.button(key="tc_export").click().run()
     assert not at.exception
     assert (ws.configs / "e.rendered" / "config.toml").is_file()
+
+
+def test_start_hands_off_to_jobs(ws, tmp_path, monkeypatch):
+    import sys
+
+    from nyx_core.jobs import JobManager
+    from nyx_core.jobs.standin import make_fake_sd_scripts
+
+    fake = make_fake_sd_scripts(tmp_path / "sd-scripts")
+    monkeypatch.setenv("NYX_SD_SCRIPTS", str(fake))
+    monkeypatch.setenv("NYX_SD_SCRIPTS_PYTHON", sys.executable)
+    monkeypatch.setenv("NYX_LAUNCHER", "python")
+    monkeypatch.setenv("NYX_STANDIN_STEP_TIME", "0.01")
+    save_config(ready_config(ws, "sd15", dataset={"max_train_epochs": 1}), ws.configs / "go.toml")
+    at = app().run()
+    assert not at.warning  # sd-scripts "found", so no warning either
+    at.number_input(key="tc.network.dim").set_value(12).run()
+    at.button(key="tc_start").click().run()
+    jobs = JobManager(ws).list()
+    assert len(jobs) == 1 and jobs[0].name == "test-lora"
+    assert load_config(ws.configs / "go.toml").network.dim == 12  # saved before starting
+    assert (jobs[0].render_dir / "config.toml").is_file()
+    JobManager(ws).wait(jobs[0].id, 60)
