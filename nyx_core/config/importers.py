@@ -240,7 +240,8 @@ def _kv_list(value: Any) -> list[str]:
 
 def guess_family(args: dict[str, Any], ws: Workspace | None = None) -> Family:
     module = str(args.get("network_module", ""))
-    if "lora_flux" in module or args.get("ae") or args.get("flux1_checkbox") or "guidance_scale" in args and args.get("t5xxl") and not args.get("clip_g"):
+    if ("lora_flux" in module or args.get("ae") or args.get("flux1_checkbox")
+            or ("guidance_scale" in args and args.get("t5xxl") and not args.get("clip_g"))):
         return Family.flux
     if "lora_sd3" in module or args.get("clip_g") or args.get("sd3_checkbox"):
         return Family.sd3

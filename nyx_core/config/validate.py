@@ -280,7 +280,7 @@ def _check_steps(cfg: TrainingConfig, ws: Workspace, out: _Collector) -> None:
 
     try:
         report = steps_for(cfg, ws)
-    except (ConfigError, Exception) as exc:  # an unreadable image: StepsError, one line
+    except Exception as exc:  # ConfigError, or StepsError for an unreadable image: one line each
         out.error("dataset.name", str(exc))
         return
     for w in report.warnings:
