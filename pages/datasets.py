@@ -307,9 +307,8 @@ def _set_pending(new_op: TagOp, images: list[Path] | None) -> None:
 if st.button("Preview", key="ds_preview", disabled=op is None):
     _set_pending(op, None if scope == "All images" else shown)
 
-t1, t2 = st.columns([3, 1])
+t1, t2 = st.columns([3, 1], vertical_alignment="bottom")
 trigger = t1.text_input("Trigger word", value=layout.trigger_word or "", key=f"ds_trigger_{pick}")
-t2.markdown("&nbsp;")
 if t2.button("Add to all", key="ds_add_all", disabled=not trigger.strip()):
     if trigger.strip() != (layout.trigger_word or ""):
         manager.update_settings(ws, pick, trigger_word=trigger)
@@ -335,7 +334,7 @@ if pending and pending["dataset"] == pick:
             st.rerun()
 
 info = caption_ops.undo_info(layout)
-u1, u2 = st.columns([1, 3])
+u1, u2 = st.columns([1, 3], vertical_alignment="center")
 if u1.button("Undo", key="ds_undo", disabled=info is None):
     n = caption_ops.undo(ws, layout)
     view.flash("success", f"Undid '{info.op}': {n} caption(s) restored.")

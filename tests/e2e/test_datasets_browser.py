@@ -85,3 +85,22 @@ def test_dataset_workflow_in_browser(page, app_server, tmp_path):
     page.locator(".st-key-ds_undo button").click()
     page.get_by_text("caption(s) restored").wait_for()
     assert {p.name: p.read_bytes() for p in concept.glob("*.txt")} == before
+    # the AG Grid tag table drives the bulk operations too: tick "white", preview a removal
+    wait_for_app(page)
+    grid = page.frame_locator("iframe[title='st_aggrid.AgGrid.agGrid']").first
+    row = grid.locator(".ag-row", has_text="white")
+    row.locator("input[type=checkbox], .ag-checkbox-input").first.click()
+    wait_for_app(page)
+    page.locator(".st-key-ds_preview button").click()
+    page.get_by_text("1 of 5 caption(s) would change").wait_for()
+
+    if os.environ.get("NYX_SHOT_DIR"):  # for a human look at the tag table and health panel
+        wait_for_app(page)
+        page.get_by_role("heading", name="Tags").scroll_into_view_if_needed()
+        page.wait_for_timeout(1500)
+        page.screenshot(path=os.path.join(os.environ["NYX_SHOT_DIR"], "datasets_tags.png"))
+        page.locator(".st-key-ds_health_run button").click()
+        wait_for_app(page)
+        page.get_by_role("heading", name="Health check").scroll_into_view_if_needed()
+        page.wait_for_timeout(1000)
+        page.screenshot(path=os.path.join(os.environ["NYX_SHOT_DIR"], "datasets_health.png"))
