@@ -228,7 +228,18 @@ def dataset_tab(data: dict[str, Any], family, errors: FormErrors, *, ws: Workspa
 
 
 def network_tab(data, family, errors, *, ws) -> dict[str, Any]:
-    out = generic_fields("network", data, family, errors, ws=ws)
+    from nyx_core.config.enums import Family, NetworkType
+
+    # Hide what the chosen network type ignores (its value is kept): the widget's value from this
+    # run if the user just changed it, else the stored one.
+    ntype = NetworkType(st.session_state.get(key("network.type"), data["type"]))
+    skip = set()
+    if ntype is not NetworkType.lokr:
+        skip.add("factor")
+    if ntype in (NetworkType.ia3, NetworkType.full) or (
+            ntype is NetworkType.lora and Family(family) in (Family.flux, Family.sd3)):
+        skip |= {"conv_dim", "conv_alpha"}
+    out = generic_fields("network", data, family, errors, ws=ws, skip=skip)
     out["extra_args"] = _lines("network.extra_args", data.get("extra_args", []),
                                "extra network_args, one key=value per line (Nyx writes the ones above itself)")
     return out

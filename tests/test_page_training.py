@@ -159,3 +159,15 @@ def test_start_hands_off_to_jobs(ws, tmp_path, monkeypatch):
     assert load_config(ws.configs / "go.toml").network.dim == 12  # saved before starting
     assert (jobs[0].render_dir / "config.toml").is_file()
     JobManager(ws).wait(jobs[0].id, 60)
+
+
+def test_network_fields_follow_the_type(ws):
+    save_config(ready_config(ws, "sd15"), ws.configs / "n.toml")
+    at = app().run()
+    assert "tc.network.factor" not in keys(at, "number_input")
+    from nyx_core.config.enums import NetworkType
+
+    at.selectbox(key="tc.network.type").set_value(NetworkType.lokr).run()
+    assert "tc.network.factor" in keys(at, "number_input")
+    at.selectbox(key="tc.network.type").set_value(NetworkType.ia3).run()
+    assert "tc.network.conv_dim" not in keys(at, "number_input")
