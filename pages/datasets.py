@@ -140,11 +140,11 @@ if uploads:
         report = ingest_files(ws, pick, [(f.name, f) for f in uploads], concept=up_concept,
                               progress=lambda d, t, n: bar.progress(min(d / max(t, 1), 1.0), text=f"{d}/{t} {n}"))
     except NyxError as exc:
-        st.error(str(exc))
+        view.flash("error", f"Nothing was imported: {exc}")
     else:
         ss["ds_ingest_report"] = (pick, report)
-        ss["ds_upload_gen"] = ss.get("ds_upload_gen", 0) + 1  # a fresh, empty uploader
-        st.rerun()
+    ss["ds_upload_gen"] = ss.get("ds_upload_gen", 0) + 1  # a fresh, empty uploader: import once
+    st.rerun()
 with st.expander("Import a zip or folder that is already in the workspace"):
     src = st.text_input("Workspace path", placeholder="incoming/photos.zip", key="ds_import_path")
     if st.button("Import from workspace", key="ds_import_ws") and src.strip():

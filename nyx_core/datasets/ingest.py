@@ -455,6 +455,8 @@ def ingest_files(ws: Workspace, name: str, files: Iterable[tuple[str, BinaryIO |
                 stage.report.skipped.append((fname, "not an image (jpg, jpeg, png, webp, bmp), caption or zip"))
                 continue
             if kind == "image" and stage.default_folder is None:
+                if not stage.layout.concepts:
+                    raise IngestError(f"dataset {stage.layout.name!r} has no concept folder yet; add a concept first")
                 raise IngestError("choose the concept the uploaded images go to")
             with _open(obj) as fh:
                 if kind == "image":
