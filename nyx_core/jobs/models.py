@@ -144,6 +144,8 @@ class JobStatus:
     child_pid: int | None = None
     child_create_time: float | None = None
     child_pgid: int | None = None
+    #: when the program's output closed (≈ its exit), for overhead measurements
+    child_ended_at: float | None = None
     exit_code: int | None = None
     reason: str | None = None
     error_lines: list[str] = field(default_factory=list)

@@ -92,7 +92,7 @@ class OutputParser:
 
     # ------------------------------------------------------------------------------------
     def feed(self, segment: str) -> list[dict[str, Any]]:
-        line = strip_ansi(segment).rstrip()
+        line = (strip_ansi(segment) if "\x1b" in segment else segment).rstrip()
         out: list[dict[str, Any]] = []
         if not line.strip():
             if self._in_summary and self._summary:
@@ -200,15 +200,16 @@ class OutputParser:
         if n > 0:
             self.steps_seen = True
         self.last_step = max(self.last_step, n)
-        rate_txt, unit = m.group("rate"), m.group("unit")
+        rate_txt, unit = m.group("rate"), m.group("unit")  # tqdm flips to s/it below 1 it/s
         rate = None if rate_txt == "?" else float(rate_txt)
         it_per_s = None
         if rate:
             it_per_s = rate if unit == "it/s" else 1.0 / rate
         out.append(
+            # field order is part of the format: readers take a fast path on it (reader.py)
             event(
                 "step", step=n, total=total, epoch=self.epoch, epochs=self.epochs,
-                rate=rate, rate_unit=unit, it_per_s=None if it_per_s is None else round(it_per_s, 6),
+                it_per_s=None if it_per_s is None else round(it_per_s, 6),
                 elapsed_s=_hms(m.group("elapsed")), eta_s=_hms(m.group("eta")),
                 avr_loss=None if loss is None else float(loss),
             )

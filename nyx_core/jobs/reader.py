@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+from nyx_core.jobs.models import SCHEMA_VERSION
 
 
 class ProgressReader:
@@ -19,7 +22,8 @@ class ProgressReader:
         self.path = Path(job_dir) / "progress.jsonl"
         self.offset = offset
 
-    def read_new(self, max_bytes: int | None = None) -> list[dict[str, Any]]:
+    def read_lines(self, max_bytes: int | None = None) -> list[bytes]:
+        """New complete lines (raw bytes) since the last call; advances the offset past them."""
         try:
             with open(self.path, "rb") as fh:
                 fh.seek(self.offset)
@@ -29,19 +33,52 @@ class ProgressReader:
         end = data.rfind(b"\n")
         if end < 0:
             return []
-        chunk = data[: end + 1]
-        self.offset += len(chunk)
-        out = []
-        for line in chunk.split(b"\n"):
-            if not line.strip():
-                continue
-            try:
-                ev = json.loads(line)
-            except ValueError:
-                continue  # a damaged line must not hide the rest
-            if isinstance(ev, dict) and ev.get("v", 1) == 1:
-                out.append(ev)
-        return out
+        self.offset += end + 1
+        return data[:end].split(b"\n")
+
+    def read_chunk(self, max_bytes: int | None = None) -> bytes:
+        """New complete lines as one bytes chunk (ends with a newline, or empty)."""
+        try:
+            with open(self.path, "rb") as fh:
+                fh.seek(self.offset)
+                data = fh.read() if max_bytes is None else fh.read(max_bytes)
+        except FileNotFoundError:
+            return b""
+        end = data.rfind(b"\n")
+        if end < 0:
+            return b""
+        self.offset += end + 1
+        return data[: end + 1]
+
+    def read_new(self, max_bytes: int | None = None) -> list[dict[str, Any]]:
+        """New events (decoded) since the last call. Damaged lines and other versions are skipped."""
+        return [ev for ev in (_decode(line) for line in self.read_lines(max_bytes)) if ev is not None]
+
+
+def _decode(line: bytes) -> dict[str, Any] | None:
+    if not line.strip():
+        return None
+    try:
+        ev = json.loads(line)
+    except ValueError:
+        return None  # a damaged line must not hide the rest
+    if isinstance(ev, dict) and ev.get("v", 1) == SCHEMA_VERSION:
+        return ev
+    return None
+
+
+# The fast path: step and metric events are >95 % of a long run's file. Their first fields are in
+# a fixed order (written by the runner), so the chart series can be taken without a JSON decode.
+_METRIC = re.compile(rb'^\{"v":1,"t":[^,]+,"type":"metric","step":(\d+),"loss":([^,]+),"lr":([^,]+),')
+_STEP = re.compile(rb'^\{"v":1,"t":[^,]+,"type":"step","step":(\d+),.*"avr_loss":([^,}]+)\}$')
+# No "^"/re.M: a pattern that starts with a literal lets the regex engine jump between line starts.
+_METRIC_ALL = re.compile(rb'\{"v":1,"t":[^,\n]+,"type":"metric","step":(\d+),"loss":([^,\n]+),"lr":([^,\n]+),')
+_STEP_ALL = re.compile(rb'\{"v":1,"t":[^,\n]+,"type":"step","step":(\d+),[^\n]*"avr_loss":([^,}\n]+)\}\n')
+_RARE_ALL = re.compile(rb'\{"v":1,"t":[^,\n]+,"type":"(?!step"|metric")[^\n]*')
+
+
+def _num(raw: bytes) -> float | None:
+    return None if raw == b"null" else float(raw)
 
 
 @dataclass
@@ -55,7 +92,6 @@ class ProgressState:
     epoch: int | None = None
     epochs: int | None = None
     it_per_s: float | None = None
-    rate_text: str | None = None
     eta_s: float | None = None
     elapsed_s: float | None = None
     avr_loss: float | None = None
@@ -87,7 +123,6 @@ class ProgressState:
                 self.epochs = ev.get("epochs") or self.epochs
                 if ev.get("it_per_s"):
                     self.it_per_s = ev["it_per_s"]
-                    self.rate_text = f"{ev.get('rate')} {ev.get('rate_unit')}"
                 self.eta_s = ev.get("eta_s")
                 self.elapsed_s = ev.get("elapsed_s")
                 if ev.get("avr_loss") is not None:
@@ -131,6 +166,127 @@ class ProgressState:
                 self.phase = "finished"
         return self
 
+    def apply_chunk(self, data: bytes) -> "ProgressState":
+        """Fold a chunk of complete lines. Step/metric lines are matched by regexes over the whole
+        chunk (C speed, no JSON decode); the rare other events are decoded in order around the last
+        step line. Anything unexpected (foreign formatting) falls back to the line-by-line path."""
+        if not data:
+            return self
+        n_lines = data.count(b"\n") - data.count(b"\n\n")
+        metrics = _METRIC_ALL.findall(data)
+        n_steps = data.count(b',"type":"step",')
+        # The tqdm running average is only charted when there is no per-step TB loss.
+        steps = _STEP_ALL.findall(data) if not (metrics or self.loss_values) else None
+        rare = list(_RARE_ALL.finditer(data))
+        if len(metrics) + n_steps + len(rare) != n_lines or (steps is not None and len(steps) != n_steps):
+            return self.apply_lines(data.rstrip(b"\n").split(b"\n"))
+        self.events += n_lines
+        if metrics:
+            st_, loss_, lr_ = zip(*metrics)
+            if b"null" not in loss_:
+                self.loss_steps += map(int, st_)
+                self.loss_values += map(float, loss_)
+            else:
+                for a, b in zip(st_, loss_):
+                    if b != b"null":
+                        self.loss_steps.append(int(a))
+                        self.loss_values.append(float(b))
+            if b"null" not in lr_:
+                self.lr_steps += map(int, st_)
+                self.lr_values += map(float, lr_)
+            else:
+                for a, b in zip(st_, lr_):
+                    if b != b"null":
+                        self.lr_steps.append(int(a))
+                        self.lr_values.append(float(b))
+        for step, avr in steps or ():
+            if avr == b"null":
+                continue
+            s_, a_ = int(step), float(avr)
+            if self.avr_steps and self.avr_steps[-1] == s_:
+                self.avr_values[-1] = a_
+            else:
+                self.avr_steps.append(s_)
+                self.avr_values.append(a_)
+        last_step_at = data.rfind(b',"type":"step",')
+        header = None
+        if n_steps and last_step_at >= 0:
+            start = data.rfind(b"\n", 0, last_step_at) + 1
+            header = _decode(data[start:data.index(b"\n", last_step_at)])
+        for m in rare:
+            if header is not None and m.start() > last_step_at:
+                self._step_header(header)
+                header = None
+            ev = _decode(m.group(0))
+            if ev is not None:
+                self.apply([ev])
+                self.events -= 1  # counted above
+        if header is not None:
+            self._step_header(header)
+        return self
+
+    def apply_lines(self, lines: list[bytes]) -> "ProgressState":
+        """Like ``apply`` on raw lines, but step and metric lines skip the JSON decode: only the
+        last step line of the batch is decoded (for total, epoch, ETA …)."""
+        last_step: bytes | None = None
+        for line in lines:
+            head = line[:64]
+            if b'"type":"metric"' in head:
+                m = _METRIC.match(line)
+                if m:
+                    self.events += 1
+                    step = int(m.group(1))
+                    loss, lr = _num(m.group(2)), _num(m.group(3))
+                    if loss is not None:
+                        self.loss_steps.append(step)
+                        self.loss_values.append(loss)
+                    if lr is not None:
+                        self.lr_steps.append(step)
+                        self.lr_values.append(lr)
+                    continue
+            elif b'"type":"step"' in head:
+                m = _STEP.match(line)
+                if m:
+                    self.events += 1
+                    last_step = line
+                    avr = _num(m.group(2))
+                    if avr is not None:
+                        step = int(m.group(1))
+                        if self.avr_steps and self.avr_steps[-1] == step:
+                            self.avr_values[-1] = avr
+                        else:
+                            self.avr_steps.append(step)
+                            self.avr_values.append(avr)
+                    continue
+            ev = _decode(line)
+            if ev is None:
+                continue
+            if last_step is not None:
+                # keep order: fold the pending step header before a non-step event
+                self._step_header(_decode(last_step))
+                last_step = None
+            self.apply([ev])  # rare events: phases, checkpoints, samples, errors, end
+        if last_step is not None:
+            self._step_header(_decode(last_step))
+        return self
+
+    def _step_header(self, ev: dict[str, Any] | None) -> None:
+        if not ev:
+            return
+        self.last_event_t = ev.get("t", self.last_event_t)
+        self.step = int(ev.get("step") or 0)
+        self.total = ev.get("total") or self.total
+        self.epoch = ev.get("epoch") or self.epoch
+        self.epochs = ev.get("epochs") or self.epochs
+        if ev.get("it_per_s"):
+            self.it_per_s = ev["it_per_s"]
+        self.eta_s = ev.get("eta_s")
+        self.elapsed_s = ev.get("elapsed_s")
+        if ev.get("avr_loss") is not None:
+            self.avr_loss = ev["avr_loss"]
+        if self.end is None:
+            self.phase = "training"
+
     def loss_series(self) -> tuple[list[int], list[float], str]:
         """(steps, values, label): per-step TB loss when sd-scripts logged it, else avr_loss."""
         if self.loss_values:
@@ -151,7 +307,7 @@ def follow(job_dir: Path, state: ProgressState | None = None) -> ProgressState:
     """Bring ``state`` up to date with the job's progress file (reads only new bytes)."""
     state = state or ProgressState()
     reader = ProgressReader(job_dir, state.offset)
-    state.apply(reader.read_new())
+    state.apply_chunk(reader.read_chunk())
     state.offset = reader.offset
     return state
 

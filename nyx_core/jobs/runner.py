@@ -49,7 +49,8 @@ from nyx_core.jobs.tbevents import TBWatcher  # noqa: E402
 _SPLIT = re.compile(r"[\r\n]")
 _SAMPLE_E = re.compile(r"_e(\d{6})_(\d{2})_\d{14}_\d+\.\w+$")
 _SAMPLE_S = re.compile(r"_(\d{6})_(\d{2})_\d{14}_\d+\.\w+$")
-POLL_S = 0.2
+POLL_S = 0.15
+IDLE_S = 0.5
 
 
 def _heartbeat_s() -> float:
@@ -78,12 +79,13 @@ class Runner:
         self.child = None
         self.started = time.time()
         self._self_signal: str | None = None
+        self.eof_at: float | None = None
 
     # Events -------------------------------------------------------------------------------
     def emit(self, ev: dict[str, Any]) -> None:
         import json
 
-        self.events_fh.write((json.dumps(ev, ensure_ascii=False) + "\n").encode("utf-8"))
+        self.events_fh.write((json.dumps(ev, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8"))
         self.last_emit = time.monotonic()
 
     def handle(self, events: list[dict[str, Any]]) -> None:
@@ -150,7 +152,8 @@ class Runner:
         eof = False
         while not eof:
             try:
-                kind, payload = self.q.get(timeout=POLL_S)
+                # wake often only while an unterminated line waits to be parsed (tqdm)
+                kind, payload = self.q.get(timeout=POLL_S if pending != (flushed_partial or "") else IDLE_S)
             except _queue.Empty:
                 kind, payload = "idle", None
             now = time.monotonic()
@@ -179,7 +182,7 @@ class Runner:
             if now - last_poll >= 1.0:
                 last_poll = now
                 self._poll_files()
-            if now - last_status >= 0.25:
+            if now - last_status >= 0.5:
                 last_status = now
                 self._check_stop()
             if self._self_signal:
@@ -210,6 +213,7 @@ class Runner:
             except OSError:
                 chunk = b""
             if not chunk:
+                self.eof_at = time.time()
                 self.q.put(("eof", None))
                 return
             self.q.put(("data", chunk))
@@ -281,8 +285,10 @@ class Runner:
             for step in sorted(by_step):
                 values = by_step[step]
                 lr_tag = "lr/unet" if "lr/unet" in values else next((t for t in values if t.startswith("lr/")), None)
-                self.emit(event("metric", step=step, values=values, loss=values.get("loss/current"),
-                                lr=values.get(lr_tag) if lr_tag else None))
+                loss = values.pop("loss/current", None)
+                lr = values.pop(lr_tag) if lr_tag else None
+                # field order is part of the format: readers take a fast path on it (reader.py)
+                self.emit(event("metric", step=step, loss=loss, lr=lr, lr_tag=lr_tag, values=values))
         if self.spec.output_dir:
             sample_dir = Path(self.spec.output_dir) / "sample"
             if sample_dir.is_dir():
@@ -340,6 +346,7 @@ class Runner:
             err_lines = errs[-1]["lines"][-15:] if errs else tail_lines(self.dir / "train.log", 15)
 
         def end(s: JobStatus) -> None:
+            s.child_ended_at = self.eof_at
             s.state = state
             s.exit_code = rc
             s.ended_at = ended

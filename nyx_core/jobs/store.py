@@ -69,7 +69,7 @@ def tail_lines(path: Path, n: int = 20, max_bytes: int = 64_000) -> list[str]:
 
 def append_event(job_dir: Path, ev: dict) -> None:
     """One ``write`` of a whole line with O_APPEND, so concurrent appenders don't interleave."""
-    data = (json.dumps(ev, ensure_ascii=False) + "\n").encode("utf-8")
+    data = (json.dumps(ev, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
     fd = os.open(job_dir / "progress.jsonl", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
         os.write(fd, data)

@@ -1,0 +1,190 @@
+"""Benchmarks for training jobs: runner overhead, line→event latency, reading 100k events.
+
+    python bench/jobs.py            # all, prints figures (docs/jobs.md quotes them)
+    python bench/jobs.py --quick    # fewer repeats
+
+Targets (issue 5): runner overhead ≤ 1 % of the training program's wall time; an event is in
+progress.jsonl ≤ 1 s after its line is printed; reading 100,000 events incrementally and building
+the chart < 300 ms.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from nyx_core.jobs import JobManager, JobSpec, follow  # noqa: E402
+from nyx_core.jobs.models import event  # noqa: E402
+from nyx_core.jobs.reader import ProgressReader, ProgressState  # noqa: E402
+from nyx_core.settings import Settings  # noqa: E402
+from nyx_core.workspace import Workspace  # noqa: E402
+
+SHARED_LOGS = REPO.parent / "shared" / "kohya" / "logs"
+ENV = {"PYTHONPATH": str(REPO)}
+SEP = (",", ":")
+
+
+def _direct(argv: list[str], out: Path, report: Path) -> float:
+    env = dict(os.environ, **ENV, PYTHONUNBUFFERED="1", COLUMNS="200", NYX_STANDIN_REPORT=str(report))
+    with open(out, "wb") as fh:
+        subprocess.run(argv, stdout=fh, stderr=subprocess.STDOUT, env=env, check=False)
+    return float(report.read_text())
+
+
+def _under_runner(jm: JobManager, argv: list[str], name: str, report: Path) -> tuple[float, float]:
+    """(the program's own wall time, whole job incl. runner start/finish) in seconds."""
+    job = jm.submit(JobSpec(argv=argv, env={**ENV, "NYX_STANDIN_REPORT": str(report)}, kind="bench"), name)
+    job = jm.wait(job.id, 600)
+    st = job.status
+    return float(report.read_text()), st.ended_at - st.started_at
+
+
+def overhead(jm: JobManager, tmp: Path, label: str, argv: list[str], repeats: int) -> None:
+    """The program times itself (main() start to end), run directly with output to a file and
+    under the runner (output through a pipe, parsed live); runs alternate to share the noise."""
+    direct, runner, whole = [], [], []
+    for i in range(repeats):
+        direct.append(_direct(argv, tmp / f"direct-{i}.log", tmp / "report-d"))
+        p, w = _under_runner(jm, argv, f"bench-{i}", tmp / "report-r")
+        runner.append(p)
+        whole.append(w)
+    d, r, w = statistics.median(direct), statistics.median(runner), statistics.median(whole)
+    print(f"  {label}: direct {d:.3f} s, under the runner {r:.3f} s "
+          f"(overhead {100 * (r - d) / d:+.2f} %); whole job incl. runner start/finish {w:.3f} s")
+
+
+def latency(jm: JobManager, tmp: Path, n: int = 20) -> None:
+    """A program prints tqdm-style updates (\\r, no newline — the hard case) and records when."""
+    stamps = tmp / "stamps.json"
+    code = (
+        "import sys,time,json\n"
+        f"n={n}; out=[]\n"
+        "for i in range(1,n+1):\n"
+        "    time.sleep(0.3)\n"
+        "    sys.stdout.write(f'\\rsteps:  50%|#    | {i}/{n} [00:01<00:01,  3.00it/s]'); sys.stdout.flush()\n"
+        "    out.append(time.time())\n"
+        "    time.sleep(0.05)\n"
+        "    sys.stdout.write(f'\\nepoch {i}/{n}\\n'); sys.stdout.flush()\n"
+        "    out.append(time.time())\n"
+        f"json.dump(out, open({str(stamps)!r},'w'))\n"
+    )
+    job = jm.submit(JobSpec(argv=[sys.executable, "-c", code], kind="bench"), "bench-latency")
+    job = jm.wait(job.id, 120)
+    printed = json.loads(stamps.read_text())
+    evs = [json.loads(x) for x in job.progress_path.read_text().splitlines()]
+    steps = {e["step"]: e["t"] for e in evs if e["type"] == "step"}
+    epochs = {e["epoch"]: e["t"] for e in evs if e["type"] == "epoch"}
+    lat_bar = [steps[i] - printed[2 * (i - 1)] for i in range(1, n + 1) if i in steps]
+    lat_line = [epochs[i] - printed[2 * (i - 1) + 1] for i in range(1, n + 1) if i in epochs]
+    print(f"  unterminated tqdm update (\\r): median {1000 * statistics.median(lat_bar):.0f} ms, "
+          f"max {1000 * max(lat_bar):.0f} ms ({len(lat_bar)}/{n} seen)")
+    print(f"  newline-terminated line:        median {1000 * statistics.median(lat_line):.0f} ms, "
+          f"max {1000 * max(lat_line):.0f} ms ({len(lat_line)}/{n} seen)")
+
+
+def reading(tmp: Path, n: int = 100_000) -> None:
+    from nyx_ui.monitor_data import loss_figure, lr_figure
+
+    job_dir = tmp / "readjob"
+    job_dir.mkdir()
+    lines = []
+    for i in range(n // 2):
+        # exactly what the runner writes (compact JSON, the parser's/runner's field order)
+        lines.append(json.dumps(event("step", step=i, total=n // 2, epoch=1, epochs=1, it_per_s=2.0,
+                                      elapsed_s=i, eta_s=n - i, avr_loss=0.1 + (i % 7) / 100), separators=SEP))
+        lines.append(json.dumps(event("metric", step=i, loss=0.1 + (i % 13) / 100, lr=1e-4, lr_tag="lr/unet",
+                                      values={"loss/average": 0.1}), separators=SEP))
+    data = ("\n".join(lines) + "\n").encode()
+    path = job_dir / "progress.jsonl"
+    # incremental: the file grows in 20 slices; the reader reads each new slice, then the chart is built
+    t0 = time.perf_counter()
+    loss_figure(ProgressState().apply_chunk(data[:20_000]), 0.6)  # plotly's one-time validator import (~150 ms)
+    st = ProgressState()
+    reader = ProgressReader(job_dir)
+    with open(path, "wb") as fh:
+        step = len(data) // 20
+        read_s = 0.0
+        for k in range(20):
+            fh.write(data[k * step:(k + 1) * step] if k < 19 else data[k * step:])
+            fh.flush()
+            t = time.perf_counter()
+            st.apply_chunk(reader.read_chunk())
+            read_s += time.perf_counter() - t
+    t = time.perf_counter()
+    loss_figure(st, 0.6)
+    lr_figure(st)
+    chart_s = time.perf_counter() - t
+    cold_t = time.perf_counter()
+    cold = follow(job_dir)
+    loss_figure(cold, 0.6)
+    lr_figure(cold)
+    cold_s = time.perf_counter() - cold_t
+    # one monitor refresh on a 100k-event run: 100 new events + rebuild the chart
+    with open(path, "ab") as fh:
+        fh.write(("\n".join(lines[:100]) + "\n").encode())
+    t = time.perf_counter()
+    st.apply_chunk(reader.read_chunk())
+    loss_figure(st, 0.6)
+    lr_figure(st)
+    refresh_s = time.perf_counter() - t
+    assert st.events == n + 100 and cold.events == n
+    print(f"  {n:,} events ({len(data) / 1e6:.1f} MB): incremental reads {1000 * read_s:.0f} ms + chart "
+          f"{1000 * chart_s:.0f} ms = {1000 * (read_s + chart_s):.0f} ms; "
+          f"cold (one read + chart) {1000 * cold_s:.0f} ms; a refresh (100 new events + chart) {1000 * refresh_s:.0f} ms")
+    del t0
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--only", choices=("overhead", "latency", "reading"))
+    a = ap.parse_args()
+    repeats = 1 if a.quick else 3
+    print(f"machine: {os.cpu_count()} CPUs, Python {sys.version.split()[0]}")
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        ws = Workspace.open(tmp / "ws")
+        jm = JobManager(ws, Settings())
+        if a.only in (None, "overhead"):
+            print("runner overhead on the training program (median of %d):" % repeats)
+            _overheads(jm, tmp, repeats)
+        if a.only in (None, "latency"):
+            print("line -> event in progress.jsonl:")
+            latency(jm, tmp)
+        if a.only in (None, "reading"):
+            print("reading progress + building the chart:")
+            reading(tmp)
+
+
+def _overheads(jm: JobManager, tmp: Path, repeats: int) -> None:
+        if SHARED_LOGS.is_dir():
+            big = tmp / "all-logs.log"
+            with open(big, "wb") as fh:
+                for _ in range(5):
+                    for log in sorted(SHARED_LOGS.glob("*.log")):
+                        fh.write(log.read_bytes())
+            argv = [sys.executable, "-m", "nyx_core.jobs.standin", "--log", str(big), "--speed", "1e9",
+                    "--output-dir", str(tmp / "o1"), "--output-name", "r"]
+            overhead(jm, tmp, f"replay of every real log x5 at full speed ({big.stat().st_size / 1e6:.1f} MB)", argv, repeats)
+            log = SHARED_LOGS / "tool_like_40steps_epochs.log"
+            argv = [sys.executable, "-m", "nyx_core.jobs.standin", "--log", str(log), "--speed", "20",
+                    "--output-dir", str(tmp / "o2"), "--output-name", "r"]
+            overhead(jm, tmp, "replay of tool_like_40steps_epochs with its timing at 20x", argv, repeats)
+        else:
+            print("  (../shared/kohya/logs absent: replay figures skipped)")
+        argv = [sys.executable, "-m", "nyx_core.jobs.standin", "--synth", "--cpu", "--steps", "100", "--epochs", "4",
+                "--step-time", "0.08", "--output-dir", str(tmp / "o3"), "--output-name", "c"]
+        overhead(jm, tmp, "CPU-bound stand-in (100 steps x 80 ms busy loop)", argv, repeats)
+
+
+if __name__ == "__main__":
+    main()
