@@ -79,6 +79,12 @@ def test_apply_to_text_keeps_untouched_text():
     t = build_transform(TagOp("add", tags=("ohwx",), front=True))
     assert apply_to_text(t, "a, b\n") == "ohwx, a, b\n"
     assert apply_to_text(t, None) == "ohwx"
+    assert apply_to_text(t, "") == "ohwx"
+    # wildcard captions: each line is a variant and keeps its line; CRLF stays CRLF
+    assert apply_to_text(t, "a, b\r\n\r\nc\r\n") == "ohwx, a, b\r\n\r\nohwx, c\r\n"
+    r = build_transform(TagOp("remove", tags=("b",)))
+    assert apply_to_text(r, "") == ""
+    assert apply_to_text(r, "a, b\nb, c") == "a\nc"
 
 
 def test_regex_replace():

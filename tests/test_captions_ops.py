@@ -44,7 +44,7 @@ def test_preview_then_apply_then_undo_exact_bytes(ws, layout):
     op = TagOp("add", tags=("ohwx",), front=True)
     pv = caption_ops.preview(layout, op, limit=2)
     assert pv.total == 4 and pv.changed == 4 and len(pv.samples) == 2
-    assert pv.samples[0].before == "a, b\r\n" and pv.samples[0].after == "ohwx, a, b\n"
+    assert pv.samples[0].before == "a, b\r\n" and pv.samples[0].after == "ohwx, a, b\r\n"
     assert _bytes(layout) == before  # preview writes nothing
     assert caption_ops.apply(layout, op) == 4
     assert (layout.root / "5_ohwx" / "3.txt").read_text() == "ohwx"
@@ -102,3 +102,11 @@ def test_hand_edited_journal_cannot_write_outside(ws, layout):
     path.write_text(json.dumps(j))
     caption_ops.undo(ws, layout)
     assert not (ws.datasets / "evil.txt").exists() and not (ws.root.parent / "evil.txt").exists()
+
+
+def test_empty_caption_is_never_a_zero_byte_file(layout):
+    img = layout.images()[3]
+    caption_ops.write_caption(layout, img, "")
+    assert (layout.root / "5_ohwx" / "3.txt").read_bytes() == b"\n"
+    caption_ops.apply(layout, TagOp("remove", tags=("b", "c")), images=[layout.images()[1]])
+    assert (layout.root / "5_ohwx" / "1.txt").read_bytes() == b"\n"

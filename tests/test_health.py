@@ -25,6 +25,8 @@ def messy(ws):
     _img(a / "nocap.png", (512, 768), "blue")
     _img(a / "empty.png", (768, 512), "green")
     (a / "empty.txt").write_text("  , \n")
+    _img(a / "zero.png", (512, 512), "orange")
+    (a / "zero.txt").write_bytes(b"")
     _img(a / "notrig.png", (512, 512), "yellow")
     (a / "notrig.txt").write_text("ohwxy, woman\nsecond line")
     _img(a / "dup.png", (512, 512))  # same pixels and encoder as ok.png -> same bytes
@@ -44,6 +46,7 @@ def test_every_problem_found_with_its_images(messy):
     assert by["missing_caption"].images == ["2_ohwx/nocap.png", "1_style/broken.png"] or \
         set(by["missing_caption"].images) == {"2_ohwx/nocap.png", "1_style/broken.png"}
     assert by["empty_caption"].images == ["2_ohwx/empty.png"]
+    assert by["empty_caption_file"].images == ["2_ohwx/zero.png"] and by["empty_caption_file"].level == "error"
     assert by["missing_trigger"].images == ["2_ohwx/notrig.png"]
     assert by["multiline_caption"].images == ["2_ohwx/notrig.png"]
     assert set(by["duplicate"].images) == {"2_ohwx/ok.png", "2_ohwx/dup.png"}
@@ -57,7 +60,7 @@ def test_every_problem_found_with_its_images(messy):
     # buckets equal nyx_core.buckets' histogram per concept with its repeats
     spec = BucketSpec((512, 512))
     want: dict = {}
-    for sizes, rep in (([(512, 512), (512, 768), (768, 512), (512, 512), (512, 512)], 2),
+    for sizes, rep in (([(512, 512), (512, 768), (768, 512), (512, 512), (512, 512), (512, 512)], 2),
                        ([(100, 100), (2100, 500)], 1)):
         for k, v in bucket_histogram(spec, sizes, rep).items():
             want[k] = want.get(k, 0) + v

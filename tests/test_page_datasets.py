@@ -73,7 +73,7 @@ def test_gallery_editor_tags_undo_health(ws):
     assert any("1 of 3 caption(s) would change" in md.value for md in at.markdown)
     _button(at, "ds_apply").click().run()
     assert not at.exception  # the multiselect still holds a tag that no longer exists
-    assert (f / "img0.txt").read_bytes() == b"cat\n"
+    assert (f / "img0.txt").read_bytes() == b"cat\r\n"
     _button(at, "ds_undo").click().run()
     assert (f / "img0.txt").read_bytes() == before["img0.txt"]
 

@@ -20,7 +20,7 @@ from typing import Callable, Iterable
 from nyx_core.datasets.captions import CaptionError, TagOp, apply_to_text, build_transform, tag_frequency
 from nyx_core.datasets.layout import STATE_DIR, DatasetLayout, caption_path, scan_dataset
 from nyx_core.errors import NyxError
-from nyx_core.fsutil import atomic_write_text
+from nyx_core.fsutil import atomic_write_bytes, atomic_write_text
 from nyx_core.workspace import Workspace
 
 UNDO_FILE = "undo.json"
@@ -51,8 +51,14 @@ def write_caption(layout: DatasetLayout, image: Path, text: str) -> Path:
     """Write one caption atomically (created when missing). The image must belong to the dataset."""
     _check_member(layout, image)
     path = caption_path(image, layout.caption_ext)
-    atomic_write_text(path, text)
+    atomic_write_bytes(path, caption_bytes(text))
     return path
+
+
+def caption_bytes(text: str) -> bytes:
+    """UTF-8 bytes to store; an empty caption is stored as one newline, because sd-scripts stops
+    training with 'caption file is empty' on a zero-byte caption file but accepts an empty line."""
+    return text.encode("utf-8") or b"\n"
 
 
 def _check_member(layout: DatasetLayout, image: Path) -> None:
@@ -149,12 +155,12 @@ def apply(layout: DatasetLayout, op: TagOp, images: Iterable[Path] | None = None
         rel = caption_path(image, layout.caption_ext).relative_to(layout.root).as_posix()
         entries[rel] = {
             "before": None if raw is None else base64.b64encode(raw).decode("ascii"),
-            "after_sha256": hashlib.sha256(new.encode("utf-8")).hexdigest(),
+            "after_sha256": hashlib.sha256(caption_bytes(new)).hexdigest(),
         }
     journal = {"version": 1, "op": op.describe(), "at": time.time(), "entries": entries}
     atomic_write_text(layout.root / STATE_DIR / UNDO_FILE, json.dumps(journal))
     for i, (image, _raw, _text, new) in enumerate(plan, 1):
-        _write_caption_file(caption_path(image, layout.caption_ext), new.encode("utf-8"))
+        _write_caption_file(caption_path(image, layout.caption_ext), caption_bytes(new))
         if progress:
             progress(i, len(plan))
     return len(plan)

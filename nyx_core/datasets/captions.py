@@ -5,8 +5,9 @@ No I/O here, so every transform is testable with plain strings and fast enough f
 separator (``a, b ||| c, d``: tags before it are never shuffled); the separator is carried in the
 tag list as the item ``KEEP_SEP`` so every transform keeps it in place.
 
-sd-scripts reads only the first line of a caption file, so tags are split on newlines too and a
-transformed caption is written back as one line.
+sd-scripts reads only the first line of a caption file (a random line with ``enable_wildcard``),
+so bulk transforms work line by line; ``split_tags`` on a whole file treats newlines as commas,
+which is what tag counts and filters want.
 """
 from __future__ import annotations
 
@@ -256,16 +257,30 @@ def build_transform(op: TagOp) -> Callable[[list[str]], list[str]]:
 
 
 def apply_to_text(transform: Callable[[list[str]], list[str]], text: str | None) -> str:
-    """New caption text, or the original text untouched when the tags did not change (so a no-op
-    never rewrites a hand-formatted caption)."""
-    tags = split_tags(text)
-    new = transform(tags)
-    if new == tags and text is not None:
+    """New caption text, or the original text untouched when no tag changed (so a no-op never
+    rewrites a hand-formatted caption). Each non-empty line is transformed on its own: sd-scripts
+    trains on the first line, or on a random line with ``enable_wildcard``, so lines are variants."""
+    if text is None or not text.strip():
+        new = join_tags(transform([]))
+        return text if text is not None and not new else new
+    newline = "\r\n" if "\r\n" in text else "\n"
+    out: list[str] = []
+    changed = False
+    for line in text.splitlines():
+        tags = split_tags(line)
+        if not tags:
+            out.append(line)
+            continue
+        new_tags = transform(tags)
+        if new_tags == tags:
+            out.append(line)
+        else:
+            out.append(join_tags(new_tags))
+            changed = True
+    if not changed:
         return text
-    out = join_tags(new)
-    if text and text.endswith("\n") and out:
-        out += "\n"
-    return out
+    result = newline.join(out)
+    return result + newline if text.endswith(("\n", "\r")) else result
 
 
 def tag_frequency(captions: Iterable[str | None]) -> Counter[str]:

@@ -21,7 +21,7 @@ EXTREME_ASPECT = 4.0
 #: an image with less than this share of the training area gets upscaled noticeably
 TINY_AREA_SHARE = 0.5
 
-ERROR_KINDS = frozenset({"unreadable", "no_images", "bad_caption_encoding", "bucket_settings"})
+ERROR_KINDS = frozenset({"unreadable", "no_images", "bad_caption_encoding", "empty_caption_file", "bucket_settings"})
 
 TITLES = {
     "no_images": "No trainable images",
@@ -29,6 +29,7 @@ TITLES = {
     "bad_caption_encoding": "Captions that are not UTF-8",
     "bucket_settings": "Bucket settings sd-scripts would refuse",
     "missing_caption": "Images without a caption",
+    "empty_caption_file": "Zero-byte caption files (sd-scripts stops on them)",
     "empty_caption": "Empty captions",
     "missing_trigger": "Captions without the trigger word",
     "multiline_caption": "Captions with several lines (sd-scripts reads only the first)",
@@ -183,6 +184,9 @@ def check_dataset(ws: Workspace, name: str, *, resolution: int | tuple[int, int]
         except FileNotFoundError:
             add("missing_caption", r)
             continue
+        if not raw:
+            add("empty_caption_file", r)
+            continue
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError:
@@ -210,6 +214,8 @@ def check_dataset(ws: Workspace, name: str, *, resolution: int | tuple[int, int]
         "bad_caption_encoding": lambda k: f"{k} caption(s) are not UTF-8 text; sd-scripts fails on them. Re-save as UTF-8",
         "missing_caption": lambda k: f"{k} of {n} image(s) have no {layout.caption_ext} caption "
                                      "(sd-scripts then uses the concept name as the caption)",
+        "empty_caption_file": lambda k: f"{k} caption file(s) are completely empty (0 bytes); sd-scripts stops "
+                                        "with 'caption file is empty'. Write a caption or delete the file",
         "empty_caption": lambda k: f"{k} caption(s) are empty",
         "missing_trigger": lambda k: f"{k} caption(s) do not contain the trigger word {trigger!r}",
         "multiline_caption": lambda k: f"{k} caption(s) have more than one line; only the first is trained on",
