@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from nyx_core.errors import NyxError
-from nyx_core.jobs import JobManager, JobSpec, JobState, ProgressState, follow
+from nyx_core.jobs import JobManager, JobSpec, JobState, ProgressReader, ProgressState, follow
 from nyx_core.jobs import control
 from nyx_core.jobs.store import read_status, update_status
 from nyx_core.settings import Settings
@@ -69,6 +69,11 @@ def test_start_progress_completion(jm, ws):
     assert len(st.samples) == 4 and {s["epoch"] for s in st.samples} == {1, 2}
     assert st.end["state"] == "completed"
     assert any(c.endswith("ok-000001.safetensors") for c in st.checkpoints)
+    # the reader's fast path (regexes on the runner's compact lines) agrees with a full JSON decode
+    slow = ProgressState().apply(ProgressReader(job.dir).read_new())
+    for f in ("step", "total", "epoch", "epochs", "loss_steps", "loss_values", "lr_values", "checkpoints",
+              "samples", "end", "events", "phase", "eta_s", "it_per_s"):
+        assert getattr(slow, f) == getattr(st, f), f
     # the runner and its program are gone, no zombie
     wait_for(lambda: not control.is_alive(job.status.runner_pid, job.status.runner_create_time), 10)
     assert control.group_members(job.status.child_pgid) == []

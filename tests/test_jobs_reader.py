@@ -63,3 +63,29 @@ def test_ema_debiased():
     assert ema([1.0, 2.0], 0.0) == [1.0, 2.0]
     sm = ema([0.0, 10.0], 0.5)
     assert sm[0] == 0.0 and abs(sm[1] - 10 * 0.5 / 0.75) < 1e-9
+
+
+def test_fast_path_matches_full_decode_in_any_slicing(tmp_path):
+    sep = (",", ":")
+    evs = [event("phase", phase="training"), event("summary", total=6, epochs=2)]
+    for i in range(1, 7):
+        evs.append(event("step", step=i, total=6, epoch=1 + (i > 3), epochs=2, it_per_s=1.5, elapsed_s=i,
+                         eta_s=6 - i, avr_loss=None if i == 2 else 0.1 * i))
+        evs.append(event("metric", step=i, loss=0.2 / i, lr=None if i == 4 else 1e-4, lr_tag="lr/unet", values={}))
+        if i == 3:
+            evs.append(event("checkpoint", path="/o/x-000001.safetensors", final=False))
+            evs.append(event("phase", phase="saving"))
+    evs.append(event("phase", phase="sampling"))
+    data = "".join(json.dumps(e, separators=sep) + "\n" for e in evs).encode()
+    full = ProgressState().apply([json.loads(x) for x in data.splitlines()])
+    for cut in (len(data), 300, 1000):
+        path = tmp_path / "progress.jsonl"
+        path.write_bytes(b"")
+        st = ProgressState()
+        for k in range(0, len(data), cut):
+            with open(path, "ab") as fh:
+                fh.write(data[k:k + cut])
+            st = follow(tmp_path, st)
+        for f in ("step", "total", "epoch", "loss_steps", "loss_values", "lr_steps", "lr_values", "checkpoints",
+                  "events", "phase", "eta_s", "avr_loss"):
+            assert getattr(st, f) == getattr(full, f), (cut, f)
