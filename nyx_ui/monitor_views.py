@@ -64,12 +64,17 @@ def pick_job(jobs) -> str | None:
         st.caption("No run in that state.")
         return None
     ids = [j.id for j in shown]
-    wanted = st.query_params.get("job") or st.session_state.get("mon_job")
+    # the Training page hands over the run it just started as "monitor_job_id"; ?job=<id> links too
+    handover = st.session_state.pop("monitor_job_id", None)
+    previous = st.session_state.get("mon_job")
+    wanted = handover or (st.query_params.get("job") if previous is None else previous)
     if wanted not in ids:
         active = [j.id for j in shown if j.state.active]
         wanted = active[0] if active else ids[0]
     labels = {j.id: md.job_label(j) for j in shown}
-    chosen = st.selectbox("Run", ids, index=ids.index(wanted), format_func=labels.get, key="mon_pick")
+    if handover or previous is None or st.session_state.get("mon_pick") not in ids:
+        st.session_state["mon_pick"] = wanted
+    chosen = st.selectbox("Run", ids, format_func=labels.get, key="mon_pick")
     st.session_state["mon_job"] = chosen
     return chosen
 

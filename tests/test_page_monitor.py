@@ -49,6 +49,11 @@ def test_completed_and_failed_runs(ws):
     assert "Completed" in texts(at)
     assert len(at.get("plotly_chart")) == 2  # loss and learning rate
     assert len(at.get("imgs")) >= 1 or "Samples" in texts(at)
+    # the Training page's handover selects the run it just started
+    at2 = page()
+    at2.session_state["monitor_job_id"] = ok.id
+    at2.run()
+    assert at2.selectbox(key="mon_pick").value == ok.id
     # history filter
     at.selectbox(key="mon_filter").select("failed").run()
     assert at.selectbox(key="mon_pick").options == [md.job_label(jm.get(bad.id))]
