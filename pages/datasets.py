@@ -91,11 +91,12 @@ with st.expander("Concepts and settings"):
     with b.form("ds_repeats_form"):
         st.markdown("**Change a concept**")
         which = st.selectbox("Concept", concept_names or ["(none)"], key="ds_rep_concept")
-        rep = st.number_input("Repeats", 1, 10_000, 10, key="ds_rep_value")
+        rep = st.number_input("New repeats (0 keeps them)", 0, 10_000, 0, key="ds_rep_value")
         ren = st.text_input("New concept name (optional)", key="ds_rep_rename")
         if st.form_submit_button("Update concept") and concept_names:
             try:
-                manager.set_repeats(ws, pick, which, int(rep))
+                if rep:
+                    manager.set_repeats(ws, pick, which, int(rep))
                 if ren.strip():
                     manager.rename_concept(ws, pick, which, ren)
                 view.flash("success", "Concept updated.")

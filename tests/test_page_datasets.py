@@ -108,3 +108,25 @@ def test_regex_error_is_shown_not_raised(ws):
     at.text_input(key="ds_op_pattern").input("(a+)+").run()
     assert not at.exception
     assert any("repeats a repeated group" in e.value for e in at.error)
+
+
+def test_concept_settings_forms(ws):
+    _dataset(ws)
+    at = _page().run()
+    at.number_input(key="ds_rep_value").set_value(3)
+    at.text_input(key="ds_rep_rename").input("tabby")
+    next(b for b in at.button if b.label == "Update concept").click().run()
+    assert not at.exception
+    assert (ws.datasets / "cats" / "3_tabby").is_dir()
+    at.text_input(key="ds_add_concept_name").input("dog")
+    next(b for b in at.button if b.label == "Add concept").click().run()
+    assert (ws.datasets / "cats" / "10_dog").is_dir()
+    at.text_input(key="ds_set_trigger").input("ohwx")
+    at.text_input(key="ds_set_rename").input("felines")
+    next(b for b in at.button if b.label == "Save settings").click().run()
+    assert not at.exception
+    assert at.selectbox(key="ds_pick").value == "felines"
+    assert scan_dataset(ws, "felines").trigger_word == "ohwx"
+    at.checkbox(key="ds_del_confirm").check().run()
+    next(b for b in at.button if b.key == "ds_delete").click().run()
+    assert not at.exception and not (ws.datasets / "felines").exists()
