@@ -213,7 +213,7 @@ def test_not_a_zip(ds, tmp_path):
 def test_failed_commit_leaves_nothing(ds, monkeypatch):
     from nyx_core.datasets import ingest as mod
 
-    real = os.replace
+    real = mod._move_no_clobber
     calls = {"n": 0}
 
     def flaky(src, dst):
@@ -222,10 +222,10 @@ def test_failed_commit_leaves_nothing(ds, monkeypatch):
             raise OSError("disk on fire")
         return real(src, dst)
 
-    monkeypatch.setattr(mod.os, "replace", flaky)
+    monkeypatch.setattr(mod, "_move_no_clobber", flaky)
     with pytest.raises(OSError):
         ingest_files(ds, "cats", [("a.png", png_bytes()), ("a.txt", b"x"), ("b.png", png_bytes())])
-    monkeypatch.setattr(mod.os, "replace", real)
+    monkeypatch.setattr(mod, "_move_no_clobber", real)
     root = ds.datasets / "cats"
     assert sorted(p.name for p in (root / "10_ohwx cat").iterdir()) == []
     assert not list(root.glob(".nyx/ingest-*"))
@@ -250,3 +250,21 @@ def test_ingest_folder_and_path(ds):
 def test_hostile_reason():
     assert hostile_reason("a/b.png") is None
     assert hostile_reason("a/../../b") and hostile_reason("\\x") and hostile_reason("/x") and hostile_reason("D:x")
+
+
+def test_name_taken_between_listing_and_move_is_not_overwritten(ds, monkeypatch):
+    """Another ingest creating the same name after we listed the folder: we take the next name."""
+    from nyx_core.datasets import ingest as mod
+
+    folder = ds.datasets / "cats" / "10_ohwx cat"
+    real = mod._move_no_clobber
+
+    def racing(src, dst):
+        if dst.name == "a.png" and not dst.exists():
+            dst.write_bytes(b"someone else's")
+        return real(src, dst)
+
+    monkeypatch.setattr(mod, "_move_no_clobber", racing)
+    report = ingest_files(ds, "cats", [("a.png", png_bytes())])
+    assert report.taken == ["10_ohwx cat/a_1.png"]
+    assert (folder / "a.png").read_bytes() == b"someone else's"

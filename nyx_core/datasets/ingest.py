@@ -229,10 +229,15 @@ class _Stage:
                         target_dir.mkdir()
                         created.append(target_dir)
                     used[item.folder] = {p.stem.casefold() for p in target_dir.iterdir()}
-                final = _free_name(item.name, used[item.folder])
-                used[item.folder].add(Path(final).stem.casefold())
-                dest = target_dir / final
-                os.replace(item.tmp, dest)
+                while True:
+                    final = _free_name(item.name, used[item.folder])
+                    used[item.folder].add(Path(final).stem.casefold())
+                    dest = target_dir / final
+                    try:
+                        _move_no_clobber(item.tmp, dest)
+                        break
+                    except FileExistsError:
+                        continue  # appeared since we listed the folder (another ingest): next name
                 moves.append((dest, item.tmp))
                 rel = dest.relative_to(self.layout.root).as_posix()
                 report.taken.append(rel)
@@ -243,7 +248,11 @@ class _Stage:
                     cap_dest = dest.with_name(Path(final).stem + self.layout.caption_ext)
                     cap_tmp = self.dir / f"cap-{len(moves)}"
                     cap_tmp.write_bytes(cap[2])
-                    os.replace(cap_tmp, cap_dest)
+                    try:
+                        _move_no_clobber(cap_tmp, cap_dest)
+                    except FileExistsError:
+                        report.skipped.append((cap[1], f"{cap_dest.name} appeared meanwhile; not overwritten"))
+                        continue
                     moves.append((cap_dest, cap_tmp))
                     report.captions += 1
         except BaseException:
@@ -271,6 +280,22 @@ class _Stage:
             self.dir.parent.rmdir()  # .nyx, only when empty
         except OSError:
             pass
+
+
+def _move_no_clobber(src: Path, dest: Path) -> None:
+    """Move ``src`` to ``dest`` unless ``dest`` exists (FileExistsError), atomically: a hard link
+    fails when the name is taken, where a rename would silently replace it. Filesystems without
+    hard links fall back to check-then-rename."""
+    try:
+        os.link(src, dest)
+    except FileExistsError:
+        raise
+    except OSError:
+        if os.path.lexists(dest):
+            raise FileExistsError(dest) from None
+        os.replace(src, dest)
+        return
+    os.unlink(src)
 
 
 def _default_folder(layout: DatasetLayout, concept: str | None) -> str | None:
@@ -469,7 +494,7 @@ def ingest_files(ws: Workspace, name: str, files: Iterable[tuple[str, BinaryIO |
                         stage.add_caption(fname, [], fname, data)
                 else:
                     try:
-                        _stage_zip(stage, fh, fname, None)
+                        _stage_zip(stage, fh, fname, progress)
                     except IngestError as exc:
                         stage.report.skipped.append((fname, str(exc)))
 
