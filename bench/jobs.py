@@ -40,26 +40,29 @@ def _direct(argv: list[str], out: Path, report: Path) -> float:
     return float(report.read_text())
 
 
-def _under_runner(jm: JobManager, argv: list[str], name: str, report: Path) -> tuple[float, float]:
-    """(the program's own wall time, whole job incl. runner start/finish) in seconds."""
+def _under_runner(jm: JobManager, argv: list[str], name: str, report: Path) -> tuple[float, float, float]:
+    """(the program's own wall time, whole job incl. runner start/finish, runner CPU) in seconds."""
     job = jm.submit(JobSpec(argv=argv, env={**ENV, "NYX_STANDIN_REPORT": str(report)}, kind="bench"), name)
     job = jm.wait(job.id, 600)
     st = job.status
-    return float(report.read_text()), st.ended_at - st.started_at
+    return float(report.read_text()), st.ended_at - st.started_at, st.runner_cpu_s or 0.0
 
 
 def overhead(jm: JobManager, tmp: Path, label: str, argv: list[str], repeats: int) -> None:
     """The program times itself (main() start to end), run directly with output to a file and
     under the runner (output through a pipe, parsed live); runs alternate to share the noise."""
-    direct, runner, whole = [], [], []
+    direct, runner, whole, cpu = [], [], [], []
     for i in range(repeats):
         direct.append(_direct(argv, tmp / f"direct-{i}.log", tmp / "report-d"))
-        p, w = _under_runner(jm, argv, f"bench-{i}", tmp / "report-r")
+        p, w, c = _under_runner(jm, argv, f"bench-{i}", tmp / "report-r")
         runner.append(p)
         whole.append(w)
-    d, r, w = statistics.median(direct), statistics.median(runner), statistics.median(whole)
-    print(f"  {label}: direct {d:.3f} s, under the runner {r:.3f} s "
-          f"(overhead {100 * (r - d) / d:+.2f} %); whole job incl. runner start/finish {w:.3f} s")
+        cpu.append(c)
+    d, r, w, c = (statistics.median(x) for x in (direct, runner, whole, cpu))
+    print(f"  {label}:\n    program wall time: direct {d:.3f} s, under the runner {r:.3f} s ({100 * (r - d) / d:+.2f} %, "
+          f"runs spread {100 * (max(direct + runner) - min(direct + runner)) / d:.0f} %)\n"
+          f"    runner CPU {c:.3f} s = {100 * c / r:.2f} % of one CPU over the run; "
+          f"whole job incl. runner start/finish {w:.3f} s")
 
 
 def latency(jm: JobManager, tmp: Path, n: int = 20) -> None:
@@ -91,11 +94,16 @@ def latency(jm: JobManager, tmp: Path, n: int = 20) -> None:
           f"max {1000 * max(lat_line):.0f} ms ({len(lat_line)}/{n} seen)")
 
 
-def reading(tmp: Path, n: int = 100_000) -> None:
+def reading(tmp: Path, n: int = 100_000, repeats: int = 3) -> None:
+    for i in range(repeats):
+        _reading(tmp / f"r{i}", n)
+
+
+def _reading(tmp: Path, n: int) -> None:
     from nyx_ui.monitor_data import loss_figure, lr_figure
 
     job_dir = tmp / "readjob"
-    job_dir.mkdir()
+    job_dir.mkdir(parents=True)
     lines = []
     for i in range(n // 2):
         # exactly what the runner writes (compact JSON, the parser's/runner's field order)
@@ -107,7 +115,9 @@ def reading(tmp: Path, n: int = 100_000) -> None:
     path = job_dir / "progress.jsonl"
     # incremental: the file grows in 20 slices; the reader reads each new slice, then the chart is built
     t0 = time.perf_counter()
-    loss_figure(ProgressState().apply_chunk(data[:20_000]), 0.6)  # plotly's one-time validator import (~150 ms)
+    warm = ProgressState().apply_chunk(data[: data.index(b"\n", 20_000) + 1])
+    loss_figure(warm, 0.6)  # plotly imports its validators lazily, once per process (~150 ms)
+    lr_figure(warm)
     st = ProgressState()
     reader = ProgressReader(job_dir)
     with open(path, "wb") as fh:
@@ -166,24 +176,24 @@ def main() -> None:
 
 
 def _overheads(jm: JobManager, tmp: Path, repeats: int) -> None:
-        if SHARED_LOGS.is_dir():
-            big = tmp / "all-logs.log"
-            with open(big, "wb") as fh:
-                for _ in range(5):
-                    for log in sorted(SHARED_LOGS.glob("*.log")):
-                        fh.write(log.read_bytes())
-            argv = [sys.executable, "-m", "nyx_core.jobs.standin", "--log", str(big), "--speed", "1e9",
-                    "--output-dir", str(tmp / "o1"), "--output-name", "r"]
-            overhead(jm, tmp, f"replay of every real log x5 at full speed ({big.stat().st_size / 1e6:.1f} MB)", argv, repeats)
-            log = SHARED_LOGS / "tool_like_40steps_epochs.log"
-            argv = [sys.executable, "-m", "nyx_core.jobs.standin", "--log", str(log), "--speed", "20",
-                    "--output-dir", str(tmp / "o2"), "--output-name", "r"]
-            overhead(jm, tmp, "replay of tool_like_40steps_epochs with its timing at 20x", argv, repeats)
-        else:
-            print("  (../shared/kohya/logs absent: replay figures skipped)")
-        argv = [sys.executable, "-m", "nyx_core.jobs.standin", "--synth", "--cpu", "--steps", "100", "--epochs", "4",
-                "--step-time", "0.08", "--output-dir", str(tmp / "o3"), "--output-name", "c"]
-        overhead(jm, tmp, "CPU-bound stand-in (100 steps x 80 ms busy loop)", argv, repeats)
+    if SHARED_LOGS.is_dir():
+        big = tmp / "all-logs.log"
+        with open(big, "wb") as fh:
+            for _ in range(5):
+                for log in sorted(SHARED_LOGS.glob("*.log")):
+                    fh.write(log.read_bytes())
+        argv = [sys.executable, "-m", "nyx_core.jobs.standin", "--log", str(big), "--speed", "1e9",
+                "--output-dir", str(tmp / "o1"), "--output-name", "r"]
+        overhead(jm, tmp, f"replay of every real log x5 at full speed ({big.stat().st_size / 1e6:.1f} MB)", argv, repeats)
+        log = SHARED_LOGS / "tool_like_40steps_epochs.log"
+        argv = [sys.executable, "-m", "nyx_core.jobs.standin", "--log", str(log), "--speed", "20",
+                "--output-dir", str(tmp / "o2"), "--output-name", "r"]
+        overhead(jm, tmp, "replay of tool_like_40steps_epochs with its timing at 20x", argv, repeats)
+    else:
+        print("  (../shared/kohya/logs absent: replay figures skipped)")
+    argv = [sys.executable, "-m", "nyx_core.jobs.standin", "--synth", "--cpu", "--steps", "100", "--epochs", "4",
+            "--step-time", "0.08", "--output-dir", str(tmp / "o3"), "--output-name", "c"]
+    overhead(jm, tmp, "CPU-bound stand-in (100 steps x 80 ms busy loop)", argv, repeats)
 
 
 if __name__ == "__main__":

@@ -146,6 +146,8 @@ class JobStatus:
     child_pgid: int | None = None
     #: when the program's output closed (≈ its exit), for overhead measurements
     child_ended_at: float | None = None
+    #: CPU seconds the runner itself used (user + system), for overhead measurements
+    runner_cpu_s: float | None = None
     exit_code: int | None = None
     reason: str | None = None
     error_lines: list[str] = field(default_factory=list)

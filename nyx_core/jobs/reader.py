@@ -172,13 +172,14 @@ class ProgressState:
         step line. Anything unexpected (foreign formatting) falls back to the line-by-line path."""
         if not data:
             return self
-        n_lines = data.count(b"\n") - data.count(b"\n\n")
+        n_lines = data.count(b"\n")
         metrics = _METRIC_ALL.findall(data)
         n_steps = data.count(b',"type":"step",')
         # The tqdm running average is only charted when there is no per-step TB loss.
         steps = _STEP_ALL.findall(data) if not (metrics or self.loss_values) else None
-        rare = list(_RARE_ALL.finditer(data))
-        if len(metrics) + n_steps + len(rare) != n_lines or (steps is not None and len(steps) != n_steps):
+        n_rare = n_lines - len(metrics) - n_steps
+        rare = list(_RARE_ALL.finditer(data)) if n_rare > 0 else []
+        if len(rare) != n_rare or (steps is not None and len(steps) != n_steps):
             return self.apply_lines(data.rstrip(b"\n").split(b"\n"))
         self.events += n_lines
         if metrics:
@@ -334,20 +335,16 @@ def downsample(xs: list, ys: list, max_points: int = 2000) -> tuple[list, list]:
     n = len(xs)
     if n <= max_points or max_points < 4:
         return list(xs), list(ys)
+    import numpy as np
+
     buckets = max_points // 2
-    size = n / buckets
-    ox, oy = [], []
-    for b in range(buckets):
-        lo, hi = int(b * size), int((b + 1) * size)
-        if hi <= lo:
-            continue
-        seg = ys[lo:hi]
-        i_min = lo + min(range(len(seg)), key=seg.__getitem__)
-        i_max = lo + max(range(len(seg)), key=seg.__getitem__)
-        for i in sorted({i_min, i_max}):
-            ox.append(xs[i])
-            oy.append(ys[i])
-    if ox[-1] != xs[-1]:
-        ox.append(xs[-1])
-        oy.append(ys[-1])
-    return ox, oy
+    size = n // buckets
+    y = np.asarray(ys, dtype=np.float64)
+    body = y[: size * buckets].reshape(buckets, size)
+    base = np.arange(buckets) * size
+    with np.errstate(invalid="ignore"):
+        lo = base + np.nanargmin(np.where(np.isnan(body), np.inf, body), axis=1)
+        hi = base + np.nanargmax(np.where(np.isnan(body), -np.inf, body), axis=1)
+    idx = np.unique(np.concatenate([lo, hi, [n - 1]]))
+    x = np.asarray(xs)
+    return x[idx].tolist(), y[idx].tolist()

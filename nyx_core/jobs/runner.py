@@ -345,8 +345,12 @@ class Runner:
             errs = self.parser.errors
             err_lines = errs[-1]["lines"][-15:] if errs else tail_lines(self.dir / "train.log", 15)
 
+        t = os.times()
+        cpu = round(t.user + t.system, 3)
+
         def end(s: JobStatus) -> None:
             s.child_ended_at = self.eof_at
+            s.runner_cpu_s = cpu
             s.state = state
             s.exit_code = rc
             s.ended_at = ended
