@@ -84,3 +84,21 @@ def test_cli_errors_are_one_line(ws, tmp_path):
     r = nyx(ws, "dataset", "import", str(bad), "--name", "n", "--concept", "c")
     assert r.returncode == 1 and "climbs out" in r.stderr
     assert not (tmp_path / "evil.png").exists() and not (ws.datasets / "evil.png").exists()
+
+
+def test_cli_manage_and_tools(ws):
+    assert nyx(ws, "dataset", "create", "d", "--concept", "c", "--repeats", "2").returncode == 0
+    folder = ws.datasets / "d" / "2_c"
+    Image.new("RGB", (600, 300), "red").save(folder / "a.png")
+    (folder / "a.txt").write_text("x")
+    r = nyx(ws, "dataset", "downscale", "d", "--max-side", "300")
+    assert r.returncode == 0 and "1 image(s) changed" in r.stdout
+    r = nyx(ws, "dataset", "convert", "d", "--format", "webp", "--quality", "80")
+    assert r.returncode == 0 and "2_c/a.png -> 2_c/a.webp" in r.stdout
+    with Image.open(folder / "a.webp") as im:
+        assert im.size == (300, 150)
+    assert nyx(ws, "dataset", "repeats", "d", "c", "4").returncode == 0
+    assert nyx(ws, "dataset", "rename", "d", "e").returncode == 0
+    assert (ws.datasets / "e" / "4_c" / "a.webp").exists() and (ws.datasets / "e" / "4_c" / "a.txt").exists()
+    r = nyx(ws, "dataset", "rm", "e")
+    assert r.returncode == 0 and "trash" in r.stdout and not (ws.datasets / "e").exists()

@@ -130,3 +130,15 @@ def test_concept_settings_forms(ws):
     at.checkbox(key="ds_del_confirm").check().run()
     next(b for b in at.button if b.key == "ds_delete").click().run()
     assert not at.exception and not (ws.datasets / "felines").exists()
+
+
+def test_remove_tags_with_chips(ws):
+    f = _dataset(ws)
+    at = _page().run()
+    _button(at, "ds_open_5_ohwx cat/img1.png").click().run()
+    chips = at.button_group(key="ds_chips_5_ohwx cat/img1.png")
+    chips.set_value(["long_hair"]).run()
+    _button(at, "ds_drop_chips").click().run()
+    assert not at.exception
+    assert (f / "img1.txt").read_text() == "cat"
+    assert next(t for t in at.text_area if t.label == "Caption").value == "cat"
