@@ -329,3 +329,11 @@ def test_replay_of_exit_zero_without_data_fails(jm, ws, kohya_facts):
     job = jm.wait(job.id, 60)
     assert job.state == JobState.FAILED and job.status.exit_code == 0
     assert "No data found" in job.status.reason
+
+
+def test_a_leftover_holding_the_output_open_does_not_hang_the_job(jm, ws):
+    # the leader exits, a background process it started keeps stdout open (like a stray worker)
+    job = jm.submit(JobSpec(argv=["sh", "-c", "sleep 120 & echo started"], kind="tool"), "leftover")
+    job = jm.wait(job.id, 30)
+    assert job.state == JobState.COMPLETED and job.status.exit_code == 0
+    assert control.group_members(job.status.child_pgid) == []

@@ -27,7 +27,14 @@ def main(argv: list[str] | None = None) -> int:
             os._exit(0)
     from pathlib import Path
 
-    return Runner(Path(argv[0]).resolve()).run()
+    runner = Runner(Path(argv[0]).resolve())
+    try:
+        return runner.run()
+    except Exception as exc:  # a bug here must not leave a job "running" or a program orphaned
+        import traceback
+
+        traceback.print_exc()
+        return runner.crashed(exc)
 
 
 # The rest is imported after the fork.
@@ -150,6 +157,7 @@ class Runner:
         last_poll = 0.0
         last_status = 0.0
         eof = False
+        exited_at = None
         while not eof:
             try:
                 # wake often only while an unterminated line waits to be parsed (tqdm)
@@ -190,6 +198,12 @@ class Runner:
                 self._self_signal = None
             if time.monotonic() - self.last_emit >= _heartbeat_s():
                 self.emit(event("heartbeat"))
+            if child.poll() is not None:
+                # The program exited but something it started still holds the output pipe open
+                # (e.g. a dataloader worker): give it a moment, then end the group.
+                exited_at = exited_at or now
+                if now - exited_at > 5.0 and control.group_members(child.pid):
+                    control.terminate_group(child.pid, (0.0, 2.0), start_with_sigint=False)
 
         rc = child.wait()
         tail = decoder.decode(b"", final=True)
@@ -368,6 +382,16 @@ class Runner:
         except Exception as exc:  # the queue must not make a finished job look failed
             print(f"nyx runner: could not start the next queued job: {exc}", file=sys.stderr)
         return 0
+
+    def crashed(self, exc: BaseException) -> int:
+        """The runner itself failed: stop the program's group and record why."""
+        if self.child is not None and control.group_members(self.child.pid):
+            control.terminate_group(self.child.pid, (5.0, 5.0))
+        try:
+            rc = self.child.poll() if self.child is not None else None
+            return self.finish(rc, JobState.FAILED, f"the Nyx runner failed: {type(exc).__name__}: {exc}")
+        except Exception:
+            return 1
 
     def _notify(self, state: JobState, duration: float) -> None:
         try:
