@@ -94,10 +94,15 @@ def test_regex_replace():
     assert regex_replace_tags(["red eyes", "a"], c, "") == ["a"]
 
 
-@pytest.mark.parametrize("bad", ["", "(a+)+", "(x*)*y", "([a-z]+)*", "a" * 201, "(unclosed"])
+@pytest.mark.parametrize("bad", ["", "(a+)+", "(x*)*y", "([a-z]+)*", r"(\w+){2,}", r"(?:a{1,3})+", "a" * 201, "(unclosed"])
 def test_regex_refused_up_front(bad):
     with pytest.raises(CaptionError):
         compile_pattern(bad)
+
+
+@pytest.mark.parametrize("ok", [r"(\w+){2}", r"(a|b)+", r"^(\w+) hair$", r"\(x+\)+"])
+def test_regex_harmless_patterns_allowed(ok):
+    compile_pattern(ok)
 
 
 def test_regex_catastrophic_pattern_is_stopped_by_timeout():

@@ -150,7 +150,8 @@ def keep_first(tags: list[str], n: int) -> list[str]:
 
 
 # -- regex replace with a time guard ----------------------------------------------------------------
-_NESTED_QUANT = re.compile(r"\((?:[^()\\]|\\.)*[+*}]\)[+*{]")
+# a group ending in a quantifier, itself repeated without bound: (a+)+  (x*)*  (\w+){2,}
+_NESTED_QUANT = re.compile(r"\((?:[^()\\]|\\.)*[+*}]\)(?:[+*]|\{\d*,\d*\})")
 
 
 def compile_pattern(pattern: str):  # noqa: ANN201 - returns a regex.Pattern
