@@ -97,6 +97,11 @@ def run_view(jm: JobManager, job_id: str) -> None:
 
 def _live_panel(jm: JobManager, job_id: str) -> None:
     job = jm.get(job_id)
+    live_key = f"mon_live_{job_id}"
+    if job.state.active:
+        st.session_state[live_key] = True
+    elif st.session_state.pop(live_key, False):
+        st.rerun()  # the run just ended: redraw the whole page (outputs, queue, history)
     state = jm.progress(job_id, _state_for(job_id))  # reads only the bytes added since last time
     st.session_state[f"mon_progress_{job_id}"] = state
 
