@@ -188,6 +188,17 @@ def _failure(job) -> None:
     st.markdown("**What to try**\n" + "\n".join(f"- {t}" for t in md.advice(job.status.reason, job.status.error_lines)))
 
 
+def _sample_image(path: str) -> str:
+    """A small cached thumbnail (the grid refreshes every 2 s); the original if that fails."""
+    try:
+        from nyx_core.thumbnails import thumbnail
+        from nyx_ui.context import get_workspace
+
+        return str(thumbnail(get_workspace(), Path(path), 256))
+    except Exception:  # outside the workspace, unreadable, or thumbnails unavailable
+        return path
+
+
 def _samples(state: ProgressState) -> None:
     rows, prompts, cells = md.sample_grid(state.samples)
     if not rows:
@@ -198,7 +209,7 @@ def _samples(state: ProgressState) -> None:
         for c, p in zip(cols, prompts):
             path = cells.get((r, p))
             if path and Path(path).is_file():
-                c.image(path, caption=f"e{r} · p{p}")
+                c.image(_sample_image(path), caption=f"e{r} · p{p}")
             else:
                 c.caption(f"e{r} · p{p} …")
 
