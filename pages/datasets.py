@@ -223,6 +223,8 @@ if selected and selected in shown_rel:
 
 PAGE_SIZE = 48
 pages = max(1, -(-len(shown) // PAGE_SIZE))
+if ss.get("ds_page", 1) > pages:  # a narrower filter: stay on a page that exists
+    ss["ds_page"] = pages
 g1, g2 = st.columns([1, 3])
 page_no = g1.number_input(f"Page (of {pages})", min_value=1, max_value=pages, value=1, key="ds_page") \
     if pages > 1 else 1

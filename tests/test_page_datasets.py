@@ -142,3 +142,20 @@ def test_remove_tags_with_chips(ws):
     assert not at.exception
     assert (f / "img1.txt").read_text() == "cat"
     assert next(t for t in at.text_area if t.label == "Caption").value == "cat"
+
+
+def test_gallery_pages_follow_the_filter(ws):
+    create_dataset(ws, "many", "c", 1)
+    f = ws.datasets / "many" / "1_c"
+    for i in range(100):
+        Image.new("RGB", (16, 16), (i, 0, 0)).save(f / f"{i:03d}.png")
+        if i < 60:
+            (f / f"{i:03d}.txt").write_text("common" if i < 55 else "rare")
+    at = _page().run()
+    opens = lambda: [b.label for b in at.button if b.key and b.key.startswith("ds_open_")]  # noqa: E731
+    assert len(opens()) == 48
+    at.number_input(key="ds_page").set_value(3).run()
+    assert opens() == [f"{i:03d}.png" for i in range(96, 100)]
+    at.selectbox(key="ds_f_tag").select("common").run()  # 55 images: 2 pages
+    assert not at.exception
+    assert opens() == [f"{i:03d}.png" for i in range(48, 55)]
