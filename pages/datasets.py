@@ -356,13 +356,15 @@ with st.expander("Bucket settings"):
     max_b = b2.number_input("max_bucket_reso", 64, 8192, max(1024, res), step=64, key="ds_h_max")
     steps = b3.number_input("bucket_reso_steps", 8, 256, 64, step=8, key="ds_h_steps")
 if st.button("Run health check", key="ds_health_run"):
-    with st.spinner("Checking images…"):
-        try:
-            ss["ds_health"] = (pick, check_dataset(
-                ws, pick, resolution=int(res), batch_size=int(batch), bucket_no_upscale=no_up,
-                min_bucket_reso=int(min_b), max_bucket_reso=int(max_b), bucket_reso_steps=int(steps)))
-        except NyxError as exc:
-            st.error(str(exc))
+    bar = st.progress(0.0, text="Checking images…")
+    try:
+        ss["ds_health"] = (pick, check_dataset(
+            ws, pick, resolution=int(res), batch_size=int(batch), bucket_no_upscale=no_up,
+            min_bucket_reso=int(min_b), max_bucket_reso=int(max_b), bucket_reso_steps=int(steps),
+            progress=lambda i, n: bar.progress(i / max(n, 1), text=f"Checking images… {i}/{n}")))
+    except NyxError as exc:
+        st.error(str(exc))
+    bar.empty()
 health = ss.get("ds_health")
 if health and health[0] == pick:
     rep = health[1]
