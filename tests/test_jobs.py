@@ -331,7 +331,8 @@ def test_replay_of_exit_zero_without_data_fails(jm, ws, kohya_facts):
     assert "No data found" in job.status.reason
 
 
-def test_a_leftover_holding_the_output_open_does_not_hang_the_job(jm, ws):
+def test_a_leftover_holding_the_output_open_does_not_hang_the_job(jm, ws, monkeypatch):
+    monkeypatch.setenv("NYX_LEFTOVER_GRACE_S", "1")  # inherited by the runner
     # the leader exits, a background process it started keeps stdout open (like a stray worker)
     job = jm.submit(JobSpec(argv=["sh", "-c", "sleep 120 & echo started"], kind="tool"), "leftover")
     job = jm.wait(job.id, 30)

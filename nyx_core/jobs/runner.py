@@ -60,6 +60,13 @@ POLL_S = 0.15
 IDLE_S = 0.5
 
 
+def _leftover_s() -> float:
+    try:
+        return float(os.environ.get("NYX_LEFTOVER_GRACE_S", "5"))
+    except ValueError:
+        return 5.0
+
+
 def _heartbeat_s() -> float:
     try:
         return float(os.environ.get("NYX_HEARTBEAT_S", HEARTBEAT_S))
@@ -202,7 +209,7 @@ class Runner:
                 # The program exited but something it started still holds the output pipe open
                 # (e.g. a dataloader worker): give it a moment, then end the group.
                 exited_at = exited_at or now
-                if now - exited_at > 5.0 and control.group_members(child.pid):
+                if now - exited_at > _leftover_s() and control.group_members(child.pid):
                     control.terminate_group(child.pid, (0.0, 2.0), start_with_sigint=False)
 
         rc = child.wait()
