@@ -289,6 +289,9 @@ def test_start_training_renders_and_runs(ws, tmp_path, monkeypatch):
     job = jm.wait(job.id, 60)
     assert job.state == JobState.COMPLETED, (job.status.reason, job.status.error_lines)
     assert job.expected_output.is_file() and job.expected_output.parent == ws.outputs / "first lora"
+    link = job.dir / "output"
+    assert link.is_symlink() and not os.readlink(link).startswith("/")
+    assert ws.resolve(f"jobs/{job.id}/output/first_lora.safetensors", must_exist=True) == job.expected_output
     st = follow(job.dir)
     assert st.total == 8 and st.step == 8 and st.loss_values  # TB events landed in jobs/<id>/tb
 
@@ -338,3 +341,19 @@ def test_a_leftover_holding_the_output_open_does_not_hang_the_job(jm, ws, monkey
     job = jm.wait(job.id, 30)
     assert job.state == JobState.COMPLETED and job.status.exit_code == 0
     assert control.group_members(job.status.child_pgid) == []
+
+
+def test_one_active_run_per_gpu_set(jm, ws):
+    from nyx_core.jobs.store import gpu_sets_conflict
+
+    assert gpu_sets_conflict("all", "1") and gpu_sets_conflict("0,1", "1") and not gpu_sets_conflict("0", "1")
+    specs = {}
+    for name, gpus in (("g0", "0"), ("g1", "1"), ("g0b", "0")):
+        spec = synth_spec(ws, name, steps=20, step_time=0.1)
+        spec.gpu_set = gpus
+        specs[name] = jm.submit(spec, name)
+    assert jm.get(specs["g0"].id).state.active and jm.get(specs["g1"].id).state.active
+    assert jm.get(specs["g0b"].id).state == JobState.QUEUED  # waits for GPU 0
+    for j in specs.values():
+        assert jm.wait(j.id, 60).state == JobState.COMPLETED
+    assert jm.get(specs["g0b"].id).status.started_at >= jm.get(specs["g0"].id).status.ended_at - 0.01

@@ -33,9 +33,10 @@ class JobManager:
     def list(self, state: str | None = None) -> list[Job]:
         """Every job, newest first, each reconciled with its processes."""
         jobs = [self.store.reconcile(j) for j in self.store.list()]
-        if any(j.state == JobState.QUEUED for j in jobs) and not any(j.state.active for j in jobs):
-            # nothing runs but something waits (e.g. the runner that should have started it died)
-            if self.store.start_next() is not None:
+        if any(j.state == JobState.QUEUED for j in jobs):
+            # something waits: start it if its GPUs are free (e.g. the runner that should have
+            # started it died)
+            if self.store.start_next():
                 jobs = [self.store.reconcile(j) for j in self.store.list()]
         if state:
             jobs = [j for j in jobs if j.state.value == state]
@@ -102,6 +103,7 @@ class JobManager:
             output_dir=str(run.output_dir),
             tb_dir=str(job_dir / "tb"),
             kind="train",
+            gpu_set=_gpu_set(cfg),
         )
         return self.submit(spec, name, job_dir=job_dir)
 
@@ -157,6 +159,11 @@ class JobManager:
             if job.state.final or (deadline is not None and time.monotonic() >= deadline):
                 return job
             time.sleep(poll)
+
+
+def _gpu_set(cfg) -> str:
+    ids = getattr(getattr(cfg, "performance", None), "gpu_ids", "") or ""
+    return ids.replace(" ", "") or "all"
 
 
 def _config_name(cfg) -> str:

@@ -102,6 +102,7 @@ class JobStore:
             atomic_write_text(job_dir / "render" / rel, text)
         meta = {"name": name, "kind": spec.kind, "spec": spec.to_dict()}
         atomic_write_text(job_dir / "job.json", json.dumps(meta, indent=1) + "\n")
+        _link_outputs(job_dir, spec)
         status = JobStatus(state=JobState.QUEUED)
         write_status(job_dir, status)
         (job_dir / "progress.jsonl").touch()
@@ -189,30 +190,61 @@ class JobStore:
         return [j for j in (self.reconcile(j) for j in self.list()) if j.status.state in ACTIVE_STATES]
 
     # Starting ---------------------------------------------------------------------------
-    def start_next(self) -> Job | None:
-        """Start the first queued job if nothing is active. Safe to call from anywhere, any time."""
+    def start_next(self) -> list[Job]:
+        """Start queued jobs whose GPU set is free, in queue order. Safe to call from anywhere.
+
+        One active run per GPU set: a job on GPUs "0" and one on "1" may run side by side; "all"
+        (the default) conflicts with everything. A job waiting for its GPUs does not hold back a
+        later job that needs other GPUs.
+        """
+        started: list[Job] = []
         with self.queue.locked():
-            if self.active():
-                return None
-            while True:
-                job_id = self.queue.pop_first()
-                if job_id is None:
-                    return None
+            busy = [j.spec.gpu_set for j in self.active()]
+            for job_id in self.queue.ids():
                 try:
                     job = self.load(job_id)
                 except (JobNotFound, OSError, ValueError, KeyError):
+                    self.queue.remove(job_id, lock=False)
                     continue
                 if job.status.state != JobState.QUEUED:
+                    self.queue.remove(job_id, lock=False)
                     continue
-                break
+                if any(gpu_sets_conflict(job.spec.gpu_set, b) for b in busy):
+                    continue
+                self.queue.remove(job_id, lock=False)
 
-            def starting(s: JobStatus) -> None:
-                s.state = JobState.STARTING
-                s.started_at = time.time()
+                def starting(s: JobStatus) -> None:
+                    s.state = JobState.STARTING
+                    s.started_at = time.time()
 
-            job.status = update_status(job.dir, starting)
-            launch_runner(job.dir)
-            return job
+                job.status = update_status(job.dir, starting)
+                launch_runner(job.dir)
+                busy.append(job.spec.gpu_set)
+                started.append(job)
+        return started
+
+
+def _link_outputs(job_dir: Path, spec: JobSpec) -> None:
+    """``<job>/output`` → the run's output folder (LoRAs and ``sample/``), relative, and only when
+    that folder is inside the same workspace (a link must never lead out of it)."""
+    if not spec.output_dir:
+        return
+    out = Path(spec.output_dir).resolve()
+    ws_root = Path(job_dir).resolve().parent.parent
+    if ws_root not in out.parents:
+        return
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        (Path(job_dir) / "output").symlink_to(os.path.relpath(out, Path(job_dir).resolve()), target_is_directory=True)
+    except OSError:
+        pass  # a convenience only
+
+
+def gpu_sets_conflict(a: str, b: str) -> bool:
+    a, b = (a or "all").replace(" ", ""), (b or "all").replace(" ", "")
+    if a == "all" or b == "all":
+        return True
+    return bool(set(a.split(",")) & set(b.split(",")))
 
 
 # status.json ------------------------------------------------------------------------------
