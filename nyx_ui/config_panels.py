@@ -61,7 +61,9 @@ def pick_config(ws: Workspace) -> Path | None:
         ST.pop(PICK, None)
     c1, c2, c3 = st.columns([3, 1, 1])
     with c1:
-        choice = st.selectbox("Config", names, key=PICK, index=None if not names else 0,
+        # index=None when the choice was set through session state (a new/imported config, "Open in
+        # Training"): a default as well would make Streamlit warn about two sources of truth.
+        choice = st.selectbox("Config", names, key=PICK, index=0 if names and PICK not in ST else None,
                               placeholder="No configs yet: create one →")
     with c2:
         with st.popover("➕ New config", width="stretch"):
