@@ -118,3 +118,18 @@ def test_matches_kohya_case(ws, kohya_facts):
     r = check_dataset(ws, "k", resolution=merged.get("resolution", 512), **kwargs)
     expected = {tuple(b["resolution"]): b["count"] for b in case["expected"]["datasets"][0]["buckets"]}
     assert r.buckets == expected
+
+
+def test_too_thin_for_no_upscale_is_reported_not_crashing(ws):
+    from PIL import Image
+
+    from nyx_core.datasets.health import check_dataset
+
+    folder = ws.datasets / "thin" / "1_thing"
+    folder.mkdir(parents=True)
+    Image.new("RGB", (2000, 3)).save(folder / "strip.png")
+    (folder / "strip.txt").write_text("a strip")
+    report = check_dataset(ws, "thin", resolution=512, bucket_no_upscale=True)
+    kinds = {p.kind: p for p in report.problems}
+    assert kinds["unbucketable"].images == ["1_thing/strip.png"]
+    assert kinds["unbucketable"].level == "error"

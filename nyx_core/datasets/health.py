@@ -21,7 +21,8 @@ EXTREME_ASPECT = 4.0
 #: an image with less than this share of the training area gets upscaled noticeably
 TINY_AREA_SHARE = 0.5
 
-ERROR_KINDS = frozenset({"unreadable", "no_images", "bad_caption_encoding", "empty_caption_file", "bucket_settings"})
+ERROR_KINDS = frozenset({"unreadable", "no_images", "bad_caption_encoding", "empty_caption_file", "bucket_settings",
+                         "unbucketable"})
 
 TITLES = {
     "no_images": "No trainable images",
@@ -36,6 +37,7 @@ TITLES = {
     "duplicate": "Duplicate images (same content)",
     "tiny": "Small images (will be upscaled)",
     "extreme_aspect": "Extreme aspect ratios",
+    "unbucketable": "Images too thin for any bucket",
     "stray_folder": "Folders sd-scripts ignores",
     "small_bucket": "Buckets smaller than the batch size",
 }
@@ -174,9 +176,14 @@ def check_dataset(ws: Workspace, name: str, *, resolution: int | tuple[int, int]
             if max(w, h) / max(1, min(w, h)) > EXTREME_ASPECT:
                 add("extreme_aspect", r)
             if spec is not None:
-                bucket = assign(spec, size)[0]
-                bucket_counts[bucket] = bucket_counts.get(bucket, 0) + concept.repeats
-                bucket_images.setdefault(bucket, []).append(r)
+                try:
+                    bucket = assign(spec, size)[0]
+                except BucketError:
+                    # Under no-upscale, sd-scripts divides by zero on these; name them instead of crashing.
+                    add("unbucketable", r)
+                else:
+                    bucket_counts[bucket] = bucket_counts.get(bucket, 0) + concept.repeats
+                    bucket_images.setdefault(bucket, []).append(r)
             hashes.setdefault(_hash(img), []).append(r)
         cap = caption_path(img, layout.caption_ext)
         try:
@@ -222,6 +229,8 @@ def check_dataset(ws: Workspace, name: str, *, resolution: int | tuple[int, int]
         "tiny": lambda k: f"{k} image(s) are under half the training area {res[0]}×{res[1]}"
                           + ("" if bucket_no_upscale else " and will be upscaled (blurry)"),
         "extreme_aspect": lambda k: f"{k} image(s) are more than {EXTREME_ASPECT:g}:1; most of them gets cropped",
+        "unbucketable": lambda k: f"{k} image(s) are so thin that a bucket side would be 0 px with no-upscale "
+                                  "(sd-scripts crashes on them); crop them or turn no-upscale off",
     }
     for kind, fn in msgs.items():
         if problems.get(kind):
