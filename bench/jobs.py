@@ -59,7 +59,8 @@ def overhead(jm: JobManager, tmp: Path, label: str, argv: list[str], repeats: in
         whole.append(w)
         cpu.append(c)
     d, r, w, c = (statistics.median(x) for x in (direct, runner, whole, cpu))
-    print(f"  {label}:\n    program wall time: direct {d:.3f} s, under the runner {r:.3f} s ({100 * (r - d) / d:+.2f} %, "
+    print(f"  {label}:\n    program wall time: direct {d:.3f} s, under the runner {r:.3f} s "
+          f"({100 * (r - d) / d:+.2f} %, "
           f"runs spread {100 * (max(direct + runner) - min(direct + runner)) / d:.0f} %)\n"
           f"    runner CPU {c:.3f} s = {100 * c / r:.2f} % of one CPU over the run; "
           f"whole job incl. runner start/finish {w:.3f} s")
@@ -149,7 +150,8 @@ def _reading(tmp: Path, n: int) -> None:
     assert st.events == n + 100 and cold.events == n
     print(f"  {n:,} events ({len(data) / 1e6:.1f} MB): incremental reads {1000 * read_s:.0f} ms + chart "
           f"{1000 * chart_s:.0f} ms = {1000 * (read_s + chart_s):.0f} ms; "
-          f"cold (one read + chart) {1000 * cold_s:.0f} ms; a refresh (100 new events + chart) {1000 * refresh_s:.0f} ms")
+          f"cold (one read + chart) {1000 * cold_s:.0f} ms; "
+          f"a refresh (100 new events + chart) {1000 * refresh_s:.0f} ms")
     del t0
 
 
@@ -184,7 +186,8 @@ def _overheads(jm: JobManager, tmp: Path, repeats: int) -> None:
                     fh.write(log.read_bytes())
         argv = [sys.executable, "-m", "nyx_core.jobs.standin", "--log", str(big), "--speed", "1e9",
                 "--output-dir", str(tmp / "o1"), "--output-name", "r"]
-        overhead(jm, tmp, f"replay of every real log x5 at full speed ({big.stat().st_size / 1e6:.1f} MB)", argv, repeats)
+        label = f"replay of every real log x5 at full speed ({big.stat().st_size / 1e6:.1f} MB)"
+        overhead(jm, tmp, label, argv, repeats)
         log = SHARED_LOGS / "tool_like_40steps_epochs.log"
         argv = [sys.executable, "-m", "nyx_core.jobs.standin", "--log", str(log), "--speed", "20",
                 "--output-dir", str(tmp / "o2"), "--output-name", "r"]

@@ -29,7 +29,8 @@ def synth_spec(ws, name: str, *args: str, steps: int = 6, epochs: int = 2, step_
     tb = ws.root / "tb" / name
     argv = [sys.executable, "-m", "nyx_core.jobs.standin", "--synth", "--steps", str(steps), "--epochs", str(epochs),
             "--step-time", str(step_time), "--output-dir", str(out), "--output-name", name, "--tb-dir", str(tb), *args]
-    return JobSpec(argv=argv, env={"PYTHONPATH": str(REPO)}, cwd=str(REPO), expected_output=str(out / f"{name}.safetensors"),
+    return JobSpec(argv=argv, env={"PYTHONPATH": str(REPO)}, cwd=str(REPO),
+                   expected_output=str(out / f"{name}.safetensors"),
                    output_dir=str(out), tb_dir=str(tb), stop_grace_s=grace)
 
 
@@ -280,7 +281,8 @@ def test_start_training_renders_and_runs(ws, tmp_path, monkeypatch):
     settings = _training_setup(ws, tmp_path)
     monkeypatch.setenv("NYX_STANDIN_STEP_TIME", "0.05")
     jm = JobManager(ws, settings)
-    cfg = new_config("first lora", dataset={"name": "ds", "max_train_epochs": 2}, model={"base_model": "base.safetensors"})
+    cfg = new_config("first lora", dataset={"name": "ds", "max_train_epochs": 2},
+                     model={"base_model": "base.safetensors"})
     job = jm.start_training(cfg)
     assert job.name == "first lora" and job.id.endswith("first-lora")
     for f in ("config.toml", "dataset.toml", "argv.json"):

@@ -83,6 +83,7 @@ def test_stop_with_confirmation_and_queue_controls(ws):
 def test_pure_helpers():
     assert md.fmt_duration(3725) == "1h 02m" and md.fmt_duration(65) == "1m 05s" and md.fmt_duration(None) == "–"
     assert md.filter_log(["ok", "RuntimeError: x", "WARNING y"], True) == ["RuntimeError: x", "WARNING y"]
-    rows, prompts, cells = md.sample_grid([{"epoch": e, "prompt": p, "path": f"{e}{p}"} for e in range(1, 7) for p in (0, 1)])
+    grid = [{"epoch": e, "prompt": p, "path": f"{e}{p}"} for e in range(1, 7) for p in (0, 1)]
+    rows, prompts, cells = md.sample_grid(grid)
     assert rows == [3, 4, 5, 6] and prompts == [0, 1] and cells[(6, 1)] == "61"
     assert any("Out of memory" in t for t in md.advice("killed by SIGKILL", []))

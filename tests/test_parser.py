@@ -96,7 +96,8 @@ def test_samples_phase_and_sample_records(kohya_facts):
 
 # Without shared files -------------------------------------------------------------------------
 def test_tqdm_line_glued_to_a_record_and_rates():
-    text = ("steps:  50%|█████     | 4/8 [00:12<00:12,  3.05s/it, avr_loss=1.09]2026-11-26 14:30:37 INFO   x  a.py:1\r"
+    text = ("steps:  50%|█████     | 4/8 [00:12<00:12,  3.05s/it, avr_loss=1.09]"
+            "2026-11-26 14:30:37 INFO   x  a.py:1\r"
             "steps:  62%|██████▎   | 5/8 [00:14<00:08,  2.5it/s, avr_loss=nan]\n")
     _, evs = parse_text(text)
     steps = [e for e in evs if e["type"] == "step"]
@@ -128,7 +129,8 @@ def test_wrapped_error_record_is_joined_and_traceback_is_one_error():
     )
     _, evs = parse_text(text)
     errs = [e for e in evs if e["type"] == "error"]
-    assert errs[0]["message"] == "No data found. Please verify arguments (train_data_dir must be the parent of folders with"
+    assert errs[0]["message"] == ("No data found. Please verify arguments (train_data_dir must be the parent "
+                                  "of folders with")
     assert errs[1]["message"] == "RuntimeError: boom" and errs[1]["lines"][0].startswith("Traceback")
 
 

@@ -30,7 +30,7 @@ type           fields
 ``sample``     ``path`` (absolute), ``epoch``, ``prompt`` (prompt index), ``step`` (if known)
 ``warning``    ``message``
 ``error``      ``message``, ``lines`` (the traceback or record, last lines)
-``heartbeat``  nothing else: the runner is alive and the program silent for ``HEARTBEAT_S``
+``heartbeat``  nothing else: the runner is alive; written after ``HEARTBEAT_S`` without other events
 ``stop``       ``mode`` (``now`` or ``after_checkpoint``), ``signal`` when one was sent
 ``notify``     ``ok``, ``message`` (the end-of-run webhook, if configured)
 ``end``        ``state`` (final JobState), ``exit_code`` (negative = killed by that signal),

@@ -319,7 +319,8 @@ class Runner:
                     self.seen_samples.add(p.name)
                     m = _SAMPLE_E.search(p.name)
                     if m:
-                        self.emit(event("sample", path=str(p), epoch=int(m.group(1)), prompt=int(m.group(2)), step=None))
+                        self.emit(event("sample", path=str(p), epoch=int(m.group(1)), prompt=int(m.group(2)),
+                                        step=None))
                         continue
                     m = _SAMPLE_S.search(p.name)
                     self.emit(event("sample", path=str(p), epoch=None,
@@ -333,7 +334,8 @@ class Runner:
             if rc == 0 and have_output and self.parser.steps_seen and self.parser.total and \
                     self.parser.last_step >= self.parser.total:
                 return JobState.COMPLETED, None  # it finished before the stop took effect
-            saved = f" Last checkpoint: {self.parser.checkpoints[-1]}" if self.parser.checkpoints else " No checkpoint was saved."
+            ckpts = self.parser.checkpoints
+            saved = f" Last checkpoint: {ckpts[-1]}" if ckpts else " No checkpoint was saved."
             how = " (after escalating to " + ", ".join(self.stop_signals) + ")" if len(self.stop_signals) > 1 else ""
             return JobState.STOPPED, f"stopped on request{how}.{saved}"
         if rc < 0:

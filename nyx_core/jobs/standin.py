@@ -130,7 +130,8 @@ def synth(outs: Outputs, *, steps: int, epochs: int, step_time: float, cpu: bool
     _out("                    INFO     prepare images.                                          train_util.py:2112\n")
     if no_data:
         _out("                    WARNING  not directory: datasets/missing/10_subject             train_util.py:1964\n")
-        _out("                    ERROR    No data found. Please verify arguments (train_data_dir must be the parent of folders with images) train_network.py:576\n")
+        _out("                    ERROR    No data found. Please verify arguments (train_data_dir must be the "
+             "parent of folders with images) train_network.py:576\n")
         return 0
     _out("                    INFO     loading model for process 0/1                            train_util.py:5574\n")
     _out("                    INFO     caching latents...                                       train_util.py:1170\n")
@@ -171,9 +172,10 @@ def synth(outs: Outputs, *, steps: int, epochs: int, step_time: float, cpu: bool
             _out(f"\nsaving checkpoint: {path}\n")
             write_lora(path, name=outs.name)
         if prompts:
-            _out(f"\n{datetime.now():%Y-%m-%d %H:%M:%S} INFO     generating sample images at step / サンプル画像生成 ステップ: {step} train_util.py:6394\n")
+            _out(f"\n{datetime.now():%Y-%m-%d %H:%M:%S} INFO     generating sample images at step / "
+                 f"サンプル画像生成 ステップ: {step} train_util.py:6394\n")
             for i in range(prompts):
-                _out(f"                    INFO     prompt: prompt {i}                                   train_util.py:6542\n")
+                _out(f"                    INFO     prompt: prompt {i}{' ' * 35}train_util.py:6542\n")
                 write_sample(outs.sample_path(epoch, i, i + 1), i + epoch)
         if last:
             break
@@ -314,7 +316,8 @@ def _from_config(config_file: Path) -> int:
                       if line.strip() and not line.startswith("#"))
     fail_at = os.environ.get("NYX_STANDIN_FAIL_AT")
     return synth(outs, steps=steps, epochs=epochs, step_time=float(os.environ.get("NYX_STANDIN_STEP_TIME", "0.2")),
-                 save_every=flat.get("save_every_n_epochs"), prompts=prompts if flat.get("sample_every_n_epochs") else 0,
+                 save_every=flat.get("save_every_n_epochs"),
+                 prompts=prompts if flat.get("sample_every_n_epochs") else 0,
                  fail_at=int(fail_at) if fail_at else None)
 
 
