@@ -23,6 +23,7 @@ DRIVER = Path(__file__).resolve().parents[2] / "shared" / "tools" / "real_sdscri
 @pytest.mark.skipif(not os.environ.get("SD_SCRIPTS_SRC") or not DRIVER.is_file(),
                     reason="needs SD_SCRIPTS_SRC and ../shared/tools/real_sdscripts_cpu.sh")
 @pytest.mark.timeout(1800)
+@pytest.mark.real_sdscripts
 def test_real_sd_scripts_trains_rendered_config(ws, tmp_path):
     make_dataset(ws, "shapes", {"2_nyx shape": [(64, 64), (64, 64), (128, 64), (64, 128), (96, 64)]})
     cfg = ready_config(ws, "sd15", dataset={
