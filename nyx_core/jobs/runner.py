@@ -302,7 +302,8 @@ class Runner:
             scalars = self.tb.poll()
             by_step: dict[int, dict[str, float]] = {}
             for s in scalars:
-                by_step.setdefault(s.step, {})[s.tag] = s.value
+                # TB stores float32: 7 significant digits keep every bit that was there
+                by_step.setdefault(s.step, {})[s.tag] = float(f"{s.value:.7g}")
             for step in sorted(by_step):
                 values = by_step[step]
                 lr_tag = "lr/unet" if "lr/unet" in values else next((t for t in values if t.startswith("lr/")), None)
