@@ -39,6 +39,12 @@ def speed_text(st: ProgressState) -> str:
     return f"{st.it_per_s:.2f} it/s" if st.it_per_s >= 1 else f"{1 / st.it_per_s:.2f} s/it"
 
 
+def loss_text(st: ProgressState) -> str:
+    if st.avr_loss is not None:
+        return f"{st.avr_loss:.4g}"
+    return f"{st.loss_values[-1]:.4g}" if st.loss_values else "–"
+
+
 def filter_log(lines: list[str], errors_only: bool) -> list[str]:
     if not errors_only:
         return lines
@@ -56,8 +62,8 @@ def loss_figure(st: ProgressState, smoothing: float, max_points: int = MAX_POINT
     rx, ry = downsample(xs, ys, max_points)
     sx, sy = downsample(xs, smooth, max_points)
     fig = go.Figure()
-    fig.add_trace(go.Scattergl(x=rx, y=ry, mode="lines", name="raw", line={"width": 1}, opacity=0.35))
-    fig.add_trace(go.Scattergl(x=sx, y=sy, mode="lines", name=f"smoothed ({smoothing:.2f})", line={"width": 2}))
+    fig.add_trace(go.Scatter(x=rx, y=ry, mode="lines", name="raw", line={"width": 1}, opacity=0.35))
+    fig.add_trace(go.Scatter(x=sx, y=sy, mode="lines", name=f"smoothed ({smoothing:.2f})", line={"width": 2}))
     fig.update_layout(title=label, xaxis_title="step", yaxis_title="loss", height=300,
                       margin={"l": 10, "r": 10, "t": 40, "b": 10}, legend={"orientation": "h", "y": -0.25},
                       uirevision="keep")  # keep the user's zoom across refreshes
@@ -70,9 +76,13 @@ def lr_figure(st: ProgressState, max_points: int = MAX_POINTS):
     if not st.lr_steps:
         return None
     x, y = downsample(st.lr_steps, st.lr_values, max_points)
-    fig = go.Figure(go.Scattergl(x=x, y=y, mode="lines", name="learning rate"))
+    fig = go.Figure(go.Scatter(x=x, y=y, mode="lines", name="learning rate"))
     fig.update_layout(title="learning rate", xaxis_title="step", height=220,
                       margin={"l": 10, "r": 10, "t": 40, "b": 10}, uirevision="keep")
+    fig.update_yaxes(exponentformat="e", showexponent="all")
+    lo, hi = min(y), max(y)
+    if hi - lo <= abs(hi) * 1e-6:  # a constant LR: plotly would centre it in [-1, 1]
+        fig.update_yaxes(range=[0, hi * 1.5 if hi > 0 else 1])
     return fig
 
 

@@ -115,8 +115,8 @@ def _live_panel(jm: JobManager, job_id: str) -> None:
     st.markdown(
         f"Epoch **{state.epoch or '–'}/{state.epochs or '–'}** · speed **{md.speed_text(state)}** · "
         f"ETA **{md.fmt_duration(state.eta_s) if job.state.active else '–'}** · "
-        f"loss **{'–' if state.avr_loss is None else f'{state.avr_loss:.4g}'}**",
-        help="speed and ETA as sd-scripts' progress bar reports them",
+        f"loss **{md.loss_text(state)}**",
+        help="speed, ETA and loss (running average) as sd-scripts' progress bar reports them",
     )
     if job.state.active:
         _stop_controls(jm, job, state)

@@ -214,6 +214,19 @@ class ProgressState:
         if n_steps and last_step_at >= 0:
             start = data.rfind(b"\n", 0, last_step_at) + 1
             header = _decode(data[start:data.index(b"\n", last_step_at)])
+            # tqdm prints each step twice, the second time with avr_loss: keep the last known one
+            at = last_step_at
+            for _ in range(4):
+                if header is None or header.get("avr_loss") is not None:
+                    break
+                at = data.rfind(b',"type":"step",', 0, at)
+                if at < 0:
+                    break
+                s0 = data.rfind(b"\n", 0, at) + 1
+                prev = _decode(data[s0:data.index(b"\n", at)])
+                if prev and prev.get("avr_loss") is not None:
+                    self.avr_loss = prev["avr_loss"]
+                    break
         for m in rare:
             if header is not None and m.start() > last_step_at:
                 self._step_header(header)
