@@ -24,7 +24,7 @@ sys.path.insert(0, str(REPO))
 
 from nyx_core.jobs import JobManager, JobSpec, follow  # noqa: E402
 from nyx_core.jobs.models import event  # noqa: E402
-from nyx_core.jobs.reader import ProgressReader, ProgressState  # noqa: E402
+from nyx_core.jobs.reader import ProgressState  # noqa: E402
 from nyx_core.settings import Settings  # noqa: E402
 from nyx_core.workspace import Workspace  # noqa: E402
 
@@ -101,34 +101,46 @@ def reading(tmp: Path, n: int = 100_000, repeats: int = 3) -> None:
 
 
 def _reading(tmp: Path, n: int) -> None:
+    """What the Monitor page does: ``follow(job_dir, state)`` after each growth of the files,
+    then build both charts. The files are exactly what the runner writes: compact JSON lines in
+    the runner's field order, plus the ``series.bin`` index of the metric events."""
+    from nyx_core.jobs.reader import SERIES_FILE, series_record
     from nyx_ui.monitor_data import loss_figure, lr_figure
 
     job_dir = tmp / "readjob"
     job_dir.mkdir(parents=True)
-    lines = []
+    lines, recs = [], []
     for i in range(n // 2):
-        # exactly what the runner writes (compact JSON, the parser's/runner's field order)
         lines.append(json.dumps(event("step", step=i, total=n // 2, epoch=1, epochs=1, it_per_s=2.0,
                                       elapsed_s=i, eta_s=n - i, avr_loss=0.1 + (i % 7) / 100), separators=SEP))
-        lines.append(json.dumps(event("metric", step=i, loss=0.1 + (i % 13) / 100, lr=1e-4, lr_tag="lr/unet",
+        loss = 0.1 + (i % 13) / 100
+        lines.append(json.dumps(event("metric", step=i, loss=loss, lr=1e-4, lr_tag="lr/unet",
                                       values={"loss/average": 0.1}), separators=SEP))
-    data = ("\n".join(lines) + "\n").encode()
-    path = job_dir / "progress.jsonl"
-    # incremental: the file grows in 20 slices; the reader reads each new slice, then the chart is built
-    t0 = time.perf_counter()
-    warm = ProgressState().apply_chunk(data[: data.index(b"\n", 20_000) + 1])
+        recs.append(series_record(i, loss, 1e-4))
+    warm_dir = tmp / "warm"
+    warm_dir.mkdir()
+    (warm_dir / "progress.jsonl").write_text("\n".join(lines[:200]) + "\n")
+    warm = follow(warm_dir)
     loss_figure(warm, 0.6)  # plotly imports its validators lazily, once per process (~150 ms)
     lr_figure(warm)
+
+    slices = 20
+    per = len(lines) // slices
     st = ProgressState()
-    reader = ProgressReader(job_dir)
-    with open(path, "wb") as fh:
-        step = len(data) // 20
-        read_s = 0.0
-        for k in range(20):
-            fh.write(data[k * step:(k + 1) * step] if k < 19 else data[k * step:])
-            fh.flush()
+    read_s = 0.0
+    size = 0
+    (job_dir / SERIES_FILE).write_bytes(b"")
+    with open(job_dir / "progress.jsonl", "wb") as ev_fh, open(job_dir / SERIES_FILE, "ab") as se_fh:
+        for k in range(slices):
+            part = lines[k * per:(k + 1) * per] if k < slices - 1 else lines[k * per:]
+            chunk = ("\n".join(part) + "\n").encode()
+            size += len(chunk)
+            ev_fh.write(chunk)
+            ev_fh.flush()
+            se_fh.write(b"".join(recs[k * per // 2:(k + 1) * per // 2] if k < slices - 1 else recs[k * per // 2:]))
+            se_fh.flush()
             t = time.perf_counter()
-            st.apply_chunk(reader.read_chunk())
+            st = follow(job_dir, st)
             read_s += time.perf_counter() - t
     t = time.perf_counter()
     loss_figure(st, 0.6)
@@ -139,20 +151,21 @@ def _reading(tmp: Path, n: int) -> None:
     loss_figure(cold, 0.6)
     lr_figure(cold)
     cold_s = time.perf_counter() - cold_t
-    # one monitor refresh on a 100k-event run: 100 new events + rebuild the chart
-    with open(path, "ab") as fh:
+    # one monitor refresh on a 100k-event run: 100 new events + rebuild the charts
+    with open(job_dir / "progress.jsonl", "ab") as fh:
         fh.write(("\n".join(lines[:100]) + "\n").encode())
+    with open(job_dir / SERIES_FILE, "ab") as fh:
+        fh.write(b"".join(recs[:50]))
     t = time.perf_counter()
-    st.apply_chunk(reader.read_chunk())
+    st = follow(job_dir, st)
     loss_figure(st, 0.6)
     lr_figure(st)
     refresh_s = time.perf_counter() - t
-    assert st.events == n + 100 and cold.events == n
-    print(f"  {n:,} events ({len(data) / 1e6:.1f} MB): incremental reads {1000 * read_s:.0f} ms + chart "
-          f"{1000 * chart_s:.0f} ms = {1000 * (read_s + chart_s):.0f} ms; "
+    assert st.events == n + 100 and cold.events == n and len(cold.loss_values) == n // 2
+    print(f"  {n:,} events ({size / 1e6:.1f} MB + {len(recs) * 12 / 1e6:.1f} MB series.bin): incremental reads "
+          f"{1000 * read_s:.0f} ms + chart {1000 * chart_s:.0f} ms = {1000 * (read_s + chart_s):.0f} ms; "
           f"cold (one read + chart) {1000 * cold_s:.0f} ms; "
           f"a refresh (100 new events + chart) {1000 * refresh_s:.0f} ms")
-    del t0
 
 
 def main() -> None:

@@ -72,9 +72,12 @@ def test_start_progress_completion(jm, ws):
     assert any(c.endswith("ok-000001.safetensors") for c in st.checkpoints)
     # the reader's fast path (regexes on the runner's compact lines) agrees with a full JSON decode
     slow = ProgressState().apply(ProgressReader(job.dir).read_new())
-    for f in ("step", "total", "epoch", "epochs", "loss_steps", "loss_values", "lr_values", "checkpoints",
+    for f in ("step", "total", "epoch", "epochs", "loss_steps", "lr_steps", "checkpoints",
               "samples", "end", "events", "phase", "eta_s", "it_per_s"):
         assert getattr(slow, f) == getattr(st, f), f
+    # series.bin holds the float32 values TensorBoard stored; the events their 7-digit decimals
+    assert st.series_offset and st.loss_values == pytest.approx(slow.loss_values, rel=1e-6)
+    assert st.lr_values == pytest.approx(slow.lr_values, rel=1e-6)
     # the runner and its program are gone, no zombie
     wait_for(lambda: not control.is_alive(job.status.runner_pid, job.status.runner_create_time), 10)
     assert control.group_members(job.status.child_pgid) == []

@@ -89,3 +89,26 @@ def test_fast_path_matches_full_decode_in_any_slicing(tmp_path):
         for f in ("step", "total", "epoch", "loss_steps", "loss_values", "lr_steps", "lr_values", "checkpoints",
                   "events", "phase", "eta_s", "avr_loss"):
             assert getattr(st, f) == getattr(full, f), (cut, f)
+
+
+def test_series_file_feeds_the_chart_without_double_counting(tmp_path):
+    from nyx_core.jobs.reader import SERIES_FILE, series_record
+
+    sep = (",", ":")
+    (tmp_path / SERIES_FILE).write_bytes(b"")
+    lines, recs = [], b""
+    for i in range(1, 5):
+        lines.append(json.dumps(event("step", step=i, total=4, epoch=1, epochs=1, it_per_s=1.0, elapsed_s=i,
+                                      eta_s=4 - i, avr_loss=0.5), separators=sep))
+        lines.append(json.dumps(event("metric", step=i, loss=0.25 * i, lr=None if i == 2 else 0.5, lr_tag="lr/unet",
+                                      values={}), separators=sep))
+        recs += series_record(i, 0.25 * i, None if i == 2 else 0.5)
+    (tmp_path / "progress.jsonl").write_text("\n".join(lines[:4]) + "\n")
+    (tmp_path / SERIES_FILE).write_bytes(recs[:2 * 12 + 5])  # a half-written record
+    st = follow(tmp_path)
+    assert st.series_offset == 24 and st.loss_steps == [1, 2] and st.lr_steps == [1]
+    (tmp_path / "progress.jsonl").write_text("\n".join(lines) + "\n")
+    (tmp_path / SERIES_FILE).write_bytes(recs)
+    st = follow(tmp_path, st)
+    assert st.loss_steps == [1, 2, 3, 4] and st.loss_values == [0.25, 0.5, 0.75, 1.0]
+    assert st.lr_steps == [1, 3, 4] and st.step == 4 and st.events == 8

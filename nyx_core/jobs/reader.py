@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import struct
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -77,6 +78,18 @@ _STEP_ALL = re.compile(rb'\{"v":1,"t":[^,\n]+,"type":"step","step":(\d+),[^\n]*"
 _RARE_ALL = re.compile(rb'\{"v":1,"t":[^,\n]+,"type":"(?!step"|metric")[^\n]*')
 
 
+#: ``series.bin``: the chart's per-step loss and learning rate, one fixed-size record per TB
+#: metric (step uint32, loss float32, lr float32, little-endian; NaN = absent), appended by the
+#: runner next to the ``metric`` events. A derived index: progress.jsonl stays the record.
+SERIES_FILE = "series.bin"
+SERIES_RECORD = struct.Struct("<Iff")
+
+
+def series_record(step: int, loss: float | None, lr: float | None) -> bytes:
+    nan = float("nan")
+    return SERIES_RECORD.pack(step, nan if loss is None else loss, nan if lr is None else lr)
+
+
 def _num(raw: bytes) -> float | None:
     return None if raw == b"null" else float(raw)
 
@@ -86,6 +99,8 @@ class ProgressState:
     """Everything the monitor shows, folded from events. Data only (fits in session_state)."""
 
     offset: int = 0
+    #: byte offset in series.bin; None = the job has no series.bin (metrics come from the events)
+    series_offset: int | None = None
     phase: str | None = None
     step: int = 0
     total: int | None = None
@@ -135,6 +150,8 @@ class ProgressState:
                 if self.phase != "training":
                     self.phase = "training"
             elif kind == "metric":
+                if self.series_offset is not None:
+                    continue  # charted from series.bin
                 step = int(ev.get("step") or 0)
                 if ev.get("loss") is not None:
                     self.loss_steps.append(step)
@@ -173,11 +190,16 @@ class ProgressState:
         if not data:
             return self
         n_lines = data.count(b"\n")
-        metrics = _METRIC_ALL.findall(data)
+        if self.series_offset is not None:
+            metrics = []  # the chart series come from series.bin
+            n_metrics = data.count(b',"type":"metric",')
+        else:
+            metrics = _METRIC_ALL.findall(data)
+            n_metrics = len(metrics)
         n_steps = data.count(b',"type":"step",')
         # The tqdm running average is only charted when there is no per-step TB loss.
-        steps = _STEP_ALL.findall(data) if not (metrics or self.loss_values) else None
-        n_rare = n_lines - len(metrics) - n_steps
+        steps = _STEP_ALL.findall(data) if not (n_metrics or self.loss_values) else None
+        n_rare = n_lines - n_metrics - n_steps
         rare = list(_RARE_ALL.finditer(data)) if n_rare > 0 else []
         if len(rare) != n_rare or (steps is not None and len(steps) != n_steps):
             return self.apply_lines(data.rstrip(b"\n").split(b"\n"))
@@ -247,6 +269,9 @@ class ProgressState:
             head = line[:64]
             if b'"type":"metric"' in head:
                 m = _METRIC.match(line)
+                if m and self.series_offset is not None:
+                    self.events += 1
+                    continue
                 if m:
                     self.events += 1
                     step = int(m.group(1))
@@ -317,12 +342,38 @@ class ProgressState:
         return asdict(self)
 
 
+def read_series(job_dir: Path, state: ProgressState) -> None:
+    """Append the new complete records of ``series.bin`` to the state's loss/lr series."""
+    import numpy as np
+
+    try:
+        with open(Path(job_dir) / SERIES_FILE, "rb") as fh:
+            fh.seek(state.series_offset or 0)
+            data = fh.read()
+    except FileNotFoundError:
+        return
+    n = len(data) // SERIES_RECORD.size
+    if not n:
+        return
+    rec = np.frombuffer(data[: n * SERIES_RECORD.size], dtype=np.dtype([("s", "<u4"), ("l", "<f4"), ("r", "<f4")]))
+    state.series_offset = (state.series_offset or 0) + n * SERIES_RECORD.size
+    for col, steps, values in (("l", state.loss_steps, state.loss_values), ("r", state.lr_steps, state.lr_values)):
+        v = rec[col]
+        ok = ~np.isnan(v)
+        steps += rec["s"][ok].tolist()
+        values += v[ok].astype(float).tolist()  # float32 precision, as TensorBoard stored it
+
+
 def follow(job_dir: Path, state: ProgressState | None = None) -> ProgressState:
-    """Bring ``state`` up to date with the job's progress file (reads only new bytes)."""
+    """Bring ``state`` up to date with the job's progress (reads only new bytes)."""
     state = state or ProgressState()
+    if state.series_offset is None and state.offset == 0 and (Path(job_dir) / SERIES_FILE).exists():
+        state.series_offset = 0
     reader = ProgressReader(job_dir, state.offset)
     state.apply_chunk(reader.read_chunk())
     state.offset = reader.offset
+    if state.series_offset is not None:
+        read_series(job_dir, state)
     return state
 
 

@@ -50,6 +50,7 @@ from typing import Any  # noqa: E402
 from nyx_core.jobs import control  # noqa: E402
 from nyx_core.jobs.models import HEARTBEAT_S, JobState, JobStatus, event  # noqa: E402
 from nyx_core.jobs.parser import OutputParser  # noqa: E402
+from nyx_core.jobs.reader import SERIES_FILE, series_record  # noqa: E402
 from nyx_core.jobs.store import JobStore, tail_lines, update_status  # noqa: E402
 from nyx_core.jobs.tbevents import TBWatcher  # noqa: E402
 
@@ -83,6 +84,9 @@ class Runner:
         self.parser = OutputParser()
         self.q: _queue.Queue[tuple[str, Any]] = _queue.Queue()
         self.events_fh = open(job_dir / "progress.jsonl", "ab", buffering=0)
+        # the chart's compact index of the metric events (see reader.SERIES_FILE); created up
+        # front so readers know from the start to take loss/lr from it
+        self.series_fh = open(job_dir / SERIES_FILE, "ab", buffering=0)
         self.last_emit = time.monotonic()
         self.stop_mode: str | None = None
         self.stop_started = False
@@ -310,6 +314,7 @@ class Runner:
                 loss = values.pop("loss/current", None)
                 lr = values.pop(lr_tag) if lr_tag else None
                 # field order is part of the format: readers take a fast path on it (reader.py)
+                self.series_fh.write(series_record(step, loss, lr))
                 self.emit(event("metric", step=step, loss=loss, lr=lr, lr_tag=lr_tag, values=values))
         if self.spec.output_dir:
             sample_dir = Path(self.spec.output_dir) / "sample"
@@ -387,6 +392,7 @@ class Runner:
                         duration_s=round(ended - (st.started_at or self.started), 3), reason=reason))
         self._notify(state, ended - (st.started_at or self.started))
         self.events_fh.close()
+        self.series_fh.close()
         try:
             self.store.start_next()
         except Exception as exc:  # the queue must not make a finished job look failed
