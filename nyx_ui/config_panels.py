@@ -245,14 +245,19 @@ def preflight_panel(problems: list[Problem]) -> None:
 
 
 # Actions ------------------------------------------------------------------------------------------
-def rendered_zip(ws: Workspace, settings: Settings, cfg: TrainingConfig) -> bytes | None:
+def try_render(ws: Workspace, settings: Settings, cfg: TrainingConfig | None):  # -> RenderedRun | None
     from nyx_core.kohya.render import render
 
+    if cfg is None:
+        return None
     folder = ws.configs / f"{cfg.project.name}.rendered"
     try:
-        run = render(cfg, ws=ws, settings=settings, render_dir=folder, logging_dir=folder / "tb")
+        return render(cfg, ws=ws, settings=settings, render_dir=folder, logging_dir=folder / "tb")
     except NyxError:
         return None
+
+
+def rendered_zip(run) -> bytes:  # noqa: ANN001 - RenderedRun
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
         zf.writestr("config.toml", run.config_toml)
@@ -263,8 +268,19 @@ def rendered_zip(ws: Workspace, settings: Settings, cfg: TrainingConfig) -> byte
     return buf.getvalue()
 
 
+def preview(run) -> None:  # noqa: ANN001 - RenderedRun
+    if run is None:
+        return
+    with st.expander("What sd-scripts will get (preview)"):
+        st.caption(f"{run.script} — `{' '.join(run.argv)}`")
+        t1, t2, t3 = st.tabs(["config.toml", "dataset.toml", "sample_prompts.txt"])
+        t1.code(run.config_toml, language="toml")
+        t2.code(run.dataset_toml, language="toml")
+        t3.code(run.sample_prompts or "(sampling is off)", language=None)
+
+
 def actions(ws: Workspace, settings: Settings, path: Path, cfg: TrainingConfig | None, saved: TrainingConfig | None,
-            problems: list[Problem]) -> None:
+            problems: list[Problem], run=None) -> None:  # noqa: ANN001 - run: RenderedRun | None
     has_errors = any(p.level == "error" for p in problems)
     dirty = cfg is not None and saved is not None and cfg != saved
     c1, c2, c3, c4 = st.columns(4)
@@ -287,7 +303,7 @@ def actions(ws: Workspace, settings: Settings, path: Path, cfg: TrainingConfig |
             except NyxError as exc:
                 st.error(str(exc))
     with c3:
-        data = rendered_zip(ws, settings, cfg) if cfg is not None and not has_errors else None
+        data = rendered_zip(run) if run is not None and not has_errors else None
         st.download_button("⬇ Download rendered", data=data or b"", file_name=f"{path.stem}-sd-scripts.zip",
                            mime="application/zip", disabled=data is None, key="tc_download", width="stretch")
     with c4:

@@ -27,7 +27,10 @@ data, form_errors = form.config_form(base, ws=ws)
 cfg = panels.build_config(data, form_errors)
 problems = panels.problems_for(ws, settings, cfg, form_errors)
 
+rendered = panels.try_render(ws, settings, cfg)  # None while the config cannot be rendered
+
 with summary:
     panels.steps_panel(ws, cfg)
-    panels.actions(ws, settings, path, cfg, saved, problems)
+    panels.actions(ws, settings, path, cfg, saved, problems, rendered)
     panels.preflight_panel(problems)
+    panels.preview(rendered)

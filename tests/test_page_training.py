@@ -171,3 +171,11 @@ def test_network_fields_follow_the_type(ws):
     assert "tc.network.factor" in keys(at, "number_input")
     at.selectbox(key="tc.network.type").set_value(NetworkType.ia3).run()
     assert "tc.network.conv_dim" not in keys(at, "number_input")
+
+
+def test_preview_of_rendered_files(ws):
+    save_config(ready_config(ws, "flux"), ws.configs / "f.toml")
+    at = app().run()
+    codes = [c.value for c in at.code]
+    assert any('network_module = "networks.lora_flux"' in c for c in codes)
+    assert any("[[datasets.subsets]]" in c for c in codes)
