@@ -120,6 +120,7 @@ def _reading(tmp: Path, n: int) -> None:
     warm_dir = tmp / "warm"
     warm_dir.mkdir()
     (warm_dir / "progress.jsonl").write_text("\n".join(lines[:200]) + "\n")
+    (warm_dir / SERIES_FILE).write_bytes(b"".join(recs[:100]))  # and numpy's import, once
     warm = follow(warm_dir)
     loss_figure(warm, 0.6)  # plotly imports its validators lazily, once per process (~150 ms)
     lr_figure(warm)
