@@ -87,3 +87,21 @@ def test_pure_helpers():
     rows, prompts, cells = md.sample_grid(grid)
     assert rows == [3, 4, 5, 6] and prompts == [0, 1] and cells[(6, 1)] == "61"
     assert any("Out of memory" in t for t in md.advice("killed by SIGKILL", []))
+
+
+def test_save_and_stop_says_what_happens(ws):
+    from nyx_core.jobs.store import read_status
+
+    jm = JobManager(ws, Settings())
+    run = jm.submit(synth_spec(ws, "saver", "--save-every", "1", steps=400, epochs=4, step_time=0.05), "saver")
+    try:
+        wait_for(lambda: follow(run.dir).step >= 1, 30)
+        at = page().run()
+        at.button(key=f"mon_savestop_{run.id}").click().run()
+        assert "no save-on-signal" in texts(at) and "next checkpoint" in texts(at)
+        at.button(key=f"mon_yes_{run.id}").click().run()
+        assert read_status(run.dir).stop_request == "after_checkpoint"
+        assert "Will stop right after the next checkpoint" in texts(at)
+    finally:
+        jm.stop(run.id)
+        jm.wait(run.id, 30)
