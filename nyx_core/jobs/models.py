@@ -5,10 +5,12 @@ A job is a folder (see ``store.py``); these dataclasses are what its JSON files 
 Progress events, schema v1
 ==========================
 
-``progress.jsonl`` holds one JSON object per line, appended by the runner only. Every event has
+``progress.jsonl`` holds one JSON object per line, appended by the runner (and an ``end`` event by
+whoever finds a job lost or removes it from the queue). Every event has
 ``v`` (schema version, ``1``), ``t`` (Unix time in seconds, float) and ``type``. Readers must ignore
 unknown types and unknown fields (new fields may be added without a version bump; removing or
-changing the meaning of a field bumps ``v``).
+changing the meaning of a field bumps ``v``). The runner writes compact JSON with the fields in
+the order listed; ``reader.py`` relies on that order for its fast path on step/metric lines.
 
 =============  ===================================================================================
 type           fields
@@ -19,13 +21,12 @@ type           fields
                ``images`` (train images x repeats), ``reg_images``, ``batches_per_epoch``,
                ``batch_size``, ``grad_accum`` (each optional)
 ``step``       ``step``, ``total``, ``epoch``, ``epochs`` (may be null before the first epoch line),
-               ``rate`` + ``rate_unit`` (``"it/s"`` or ``"s/it"``, as tqdm printed it),
-               ``it_per_s`` (normalised), ``elapsed_s``, ``eta_s``, ``avr_loss`` (null on the first
-               print of a step)
+               ``it_per_s`` (tqdm's it/s, or 1 / its s/it), ``elapsed_s``, ``eta_s``, ``avr_loss``
+               (tqdm's running average; null on the first print of a step)
 ``epoch``      ``epoch``, ``epochs``
-``metric``     from the TensorBoard events: ``step``, ``values`` (tag -> float, e.g.
-               ``loss/current``, ``loss/average``, ``lr/unet``), plus shortcuts ``loss``
-               (= loss/current) and ``lr`` (= lr/unet or the first ``lr/*``) when present
+``metric``     from the TensorBoard events: ``step``, ``loss`` (``loss/current``), ``lr``
+               (``lr/unet`` or the first ``lr/*``), ``lr_tag``, ``values`` (every other tag, e.g.
+               ``loss/average``, ``lr/textencoder``); also indexed in ``series.bin`` (reader.py)
 ``checkpoint`` ``path`` (absolute), ``final`` (true for the ``<output_name>.safetensors`` file)
 ``sample``     ``path`` (absolute), ``epoch``, ``prompt`` (prompt index), ``step`` (if known)
 ``warning``    ``message``
