@@ -172,7 +172,8 @@ class JobStore:
             if s.child_pgid and control.group_members(s.child_pgid):
                 control.terminate_group(s.child_pgid, (5.0, 5.0), start_with_sigint=False)
                 killed = " Its training process was still running and has been terminated."
-            last = tail_lines(job.log_path, 8)
+            # the program's last words, or the runner's own (e.g. it failed to start)
+            last = tail_lines(job.log_path, 8) or tail_lines(job.dir / "runner.log", 8)
             s.state = JobState.LOST
             s.ended_at = time.time()
             who = f"the runner process (pid {s.runner_pid})" if s.runner_pid else "the runner process"
