@@ -75,3 +75,33 @@ def test_monitor_live_chart_reload_and_stop(page, app_server):
     finally:
         jm.stop(job.id)
         jm.wait(job.id, 30)
+
+
+@pytest.fixture
+def quick_standin(monkeypatch):
+    """Set before app_server starts, so the server (and the runners it launches) inherit it."""
+    monkeypatch.setenv("NYX_STANDIN_STEP_TIME", "0.05")
+
+
+def test_start_on_the_training_page_lands_on_the_monitor(quick_standin, page, app_server, tmp_path):
+    from nyx_core.config import new_config, save_config
+    from nyx_core.jobs.standin import make_fake_sd_scripts
+    from tests.test_config_support import fake_checkpoint, make_dataset
+
+    ws = Workspace.open(app_server.workspace)
+    make_dataset(ws, "cats")
+    fake_checkpoint(ws.models / "base.safetensors", "sd15")
+    save_config(new_config("from-page", dataset={"name": "cats", "max_train_epochs": 2},
+                           model={"base_model": "base.safetensors"}), ws.configs / "from-page.toml")
+    Settings(sd_scripts_dir=make_fake_sd_scripts(tmp_path / "sd-scripts"), sd_scripts_python=Path(sys.executable),
+             launcher="python").save(ws.root)
+
+    page.goto(app_server.url + "/training")
+    wait_for_app(page)
+    page.get_by_role("button", name="▶ Start training").click()
+    page.wait_for_url(re.compile(r".*/monitor"), timeout=30_000)
+    page.get_by_role("heading", name="Monitor").wait_for()
+    page.get_by_text(re.compile(r"Completed in")).first.wait_for(timeout=60_000)
+    [job] = JobManager(ws, Settings.load(ws.root)).list()
+    assert job.name == "from-page" and job.state == JobState.COMPLETED
+    page.locator(".js-plotly-plot").first.wait_for(timeout=10_000)
