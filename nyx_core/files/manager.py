@@ -10,7 +10,6 @@ from __future__ import annotations
 import fnmatch
 import os
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO, Iterator
@@ -20,7 +19,7 @@ from nyx_core.files.errors import ClashError, FileOpError
 from nyx_core.files.kinds import kind_of
 from nyx_core.files.textfiles import read_text_file, validate_text
 from nyx_core.files.zipstream import CHUNK, iter_zip
-from nyx_core.fsutil import atomic_write_text
+from nyx_core.fsutil import atomic_output, atomic_write_text
 from nyx_core.workspace import LAYOUT, Workspace
 
 ON_CLASH = ("ask", "keep_both", "replace", "skip")
@@ -327,21 +326,13 @@ class FileManager:
             fileobj.seek(0)
         except (AttributeError, OSError, ValueError):
             pass
-        fd, tmp = tempfile.mkstemp(prefix=f".{name[:80]}.", suffix=".part", dir=folder)
-        try:
-            with os.fdopen(fd, "wb") as out:
-                while block := fileobj.read(chunk):
-                    out.write(block)
-            os.chmod(tmp, 0o644)
-            if os.path.lexists(target):  # replace: keep the old one restorable
+        def keep_old_restorable() -> None:
+            if os.path.lexists(target):
                 trash.move_to_trash(self.ws, target)
-            os.replace(tmp, target)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except FileNotFoundError:
-                pass
-            raise
+
+        with atomic_output(target, mode=0o644, fsync=False, before_replace=keep_old_restorable) as out:
+            while block := fileobj.read(chunk):
+                out.write(block)
         return target
 
     def open_file(self, user_path: str) -> Path:
@@ -363,19 +354,10 @@ class FileManager:
         folder = self.folder(user_path)
         out_dir = self.ws.cache / "downloads"
         out_dir.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{folder.name or 'workspace'}.", suffix=".zip.part", dir=out_dir)
-        try:
-            with os.fdopen(fd, "wb") as out:
-                for block in self.iter_zip(user_path):
-                    out.write(block)
-            final = out_dir / f"{folder.name or 'workspace'}.zip"
-            os.replace(tmp, final)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except FileNotFoundError:
-                pass
-            raise
+        final = out_dir / f"{folder.name or 'workspace'}.zip"
+        with atomic_output(final, fsync=False) as out:
+            for block in self.iter_zip(user_path):
+                out.write(block)
         return final
 
     def _inside(self, path: Path) -> bool:
