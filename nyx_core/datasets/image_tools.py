@@ -99,16 +99,17 @@ def _replace(ws: Workspace, layout: DatasetLayout, original: Path, data: bytes, 
     report.changed.append((original.relative_to(layout.root).as_posix(), target.relative_to(layout.root).as_posix()))
 
 
-def convert_images(ws: Workspace, name: str, fmt: str, *, quality: int = 95, images: Iterable[Path] | None = None,
-                   progress: Callable[[int, int, str], None] | None = None) -> ToolReport:
-    """Re-encode images as webp / png / jpg (``quality`` 1-100 for webp and jpg)."""
+class _Skip(Exception):
+    """An image the tool leaves alone, with the reason."""
+
+
+def _rewrite_each(ws: Workspace, name: str, images: Iterable[Path] | None,
+                  progress: Callable[[int, int, str], None] | None,
+                  encode: Callable[[Path, object], tuple[bytes, str]]) -> ToolReport:
+    """Run ``encode(path, opened image) -> (bytes, new suffix)`` over a dataset's images and put each
+    result in place of its original (original to trash). ``encode`` raises ``_Skip`` to leave one."""
     from PIL import Image
 
-    if fmt.lower() not in FORMATS:
-        raise ImageToolError(f"unknown format {fmt!r}; use webp, png or jpg")
-    if not 1 <= quality <= 100:
-        raise ImageToolError("quality must be between 1 and 100")
-    pil_fmt, suffix = FORMATS[fmt.lower()]
     layout = scan_dataset(ws, name)
     todo = _targets(layout, images)
     report = ToolReport()
@@ -118,11 +119,10 @@ def convert_images(ws: Workspace, name: str, fmt: str, *, quality: int = 95, ima
             progress(i, len(todo), img.name)
         try:
             with Image.open(img) as im:
-                if im.format == pil_fmt and img.suffix.lower() in (suffix, ".jpeg" if suffix == ".jpg" else suffix):
-                    report.skipped.append((rel, f"already {fmt}"))
-                    continue
-                im.load()
-                data = _encode(im, pil_fmt, quality, im.info)
+                data, suffix = encode(img, im)
+        except _Skip as why:
+            report.skipped.append((rel, str(why)))
+            continue
         except (OSError, ValueError, SyntaxError) as exc:
             report.skipped.append((rel, f"unreadable ({exc})"))
             continue
@@ -130,6 +130,24 @@ def convert_images(ws: Workspace, name: str, fmt: str, *, quality: int = 95, ima
     if progress:
         progress(len(todo), len(todo), "done")
     return report
+
+
+def convert_images(ws: Workspace, name: str, fmt: str, *, quality: int = 95, images: Iterable[Path] | None = None,
+                   progress: Callable[[int, int, str], None] | None = None) -> ToolReport:
+    """Re-encode images as webp / png / jpg (``quality`` 1-100 for webp and jpg)."""
+    if fmt.lower() not in FORMATS:
+        raise ImageToolError(f"unknown format {fmt!r}; use webp, png or jpg")
+    if not 1 <= quality <= 100:
+        raise ImageToolError("quality must be between 1 and 100")
+    pil_fmt, suffix = FORMATS[fmt.lower()]
+
+    def encode(img: Path, im) -> tuple[bytes, str]:  # noqa: ANN001
+        if im.format == pil_fmt and img.suffix.lower() in (suffix, ".jpeg" if suffix == ".jpg" else suffix):
+            raise _Skip(f"already {fmt}")
+        im.load()
+        return _encode(im, pil_fmt, quality, im.info), suffix
+
+    return _rewrite_each(ws, name, images, progress, encode)
 
 
 def downscale_images(ws: Workspace, name: str, max_side: int, *, quality: int = 95,
@@ -140,28 +158,15 @@ def downscale_images(ws: Workspace, name: str, max_side: int, *, quality: int = 
 
     if max_side < 64:
         raise ImageToolError("the max side must be at least 64 pixels")
-    layout = scan_dataset(ws, name)
-    todo = _targets(layout, images)
-    report = ToolReport()
-    for i, img in enumerate(todo):
-        rel = img.relative_to(layout.root).as_posix()
-        if progress:
-            progress(i, len(todo), img.name)
-        try:
-            with Image.open(img) as im:
-                if max(im.size) <= max_side:
-                    report.skipped.append((rel, f"already within {max_side}px"))
-                    continue
-                fmt = im.format if im.format in ("JPEG", "PNG", "WEBP", "BMP") else "PNG"
-                info = dict(im.info)
-                if fmt in ("JPEG", "MPO"):
-                    im.draft(im.mode, (max_side, max_side))
-                im.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
-                data = _encode(im, fmt, quality, info)
-        except (OSError, ValueError, SyntaxError) as exc:
-            report.skipped.append((rel, f"unreadable ({exc})"))
-            continue
-        _replace(ws, layout, img, data, img.suffix, report)
-    if progress:
-        progress(len(todo), len(todo), "done")
-    return report
+
+    def encode(img: Path, im) -> tuple[bytes, str]:  # noqa: ANN001
+        if max(im.size) <= max_side:
+            raise _Skip(f"already within {max_side}px")
+        fmt = im.format if im.format in ("JPEG", "PNG", "WEBP", "BMP") else "PNG"
+        info = dict(im.info)
+        if fmt in ("JPEG", "MPO"):
+            im.draft(im.mode, (max_side, max_side))
+        im.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+        return _encode(im, fmt, quality, info), img.suffix
+
+    return _rewrite_each(ws, name, images, progress, encode)
