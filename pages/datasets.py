@@ -225,24 +225,26 @@ PAGE_SIZE = 48
 pages = max(1, -(-len(shown) // PAGE_SIZE))
 if ss.get("ds_page", 1) > pages:  # a narrower filter: stay on a page that exists
     ss["ds_page"] = pages
-g1, g2 = st.columns([1, 3])
-page_no = g1.number_input(f"Page (of {pages})", min_value=1, max_value=pages, value=1, key="ds_page") \
-    if pages > 1 else 1
+if pages > 1:
+    g1, g2 = st.columns([1, 3], vertical_alignment="bottom")
+    page_no = g1.number_input(f"Page (of {pages})", min_value=1, max_value=pages, value=1, key="ds_page")
+else:
+    g2, page_no = st, 1
 g2.caption(f"{len(shown)} of {len(captions)} image(s)")
-COLS = 6
-for row_start in range((page_no - 1) * PAGE_SIZE, min(page_no * PAGE_SIZE, len(shown)), COLS):
-    cols = st.columns(COLS)
-    for col, img in zip(cols, shown[row_start:row_start + COLS]):
-        with col:
-            try:
-                st.image(str(thumbnail(ws, img, 256)), width="stretch")
-            except NyxError:
-                st.warning("unreadable")
-            text = captions.get(img)
-            st.caption(text[:140] if text and text.strip() else "*(no caption)*")
-            if st.button(img.name, key=f"ds_open_{rel(img)}", width="stretch"):
-                ss["ds_selected"] = rel(img)
-                st.rerun()
+# fixed-width tiles in one wrapping row: two per row on a phone, six or more on a desktop
+# (st.columns would stack to one full-width image per screen on a phone)
+grid = st.container(horizontal=True, gap="small")
+for img in shown[(page_no - 1) * PAGE_SIZE:page_no * PAGE_SIZE]:
+    with grid.container(width=165):
+        try:
+            st.image(str(thumbnail(ws, img, 256)), width="stretch")
+        except NyxError:
+            st.warning("unreadable")
+        text = captions.get(img)
+        st.caption(text[:140] if text and text.strip() else "*(no caption)*")
+        if st.button(img.name, key=f"ds_open_{rel(img)}", width="stretch"):
+            ss["ds_selected"] = rel(img)
+            st.rerun()
 
 # -- 4. tags ---------------------------------------------------------------------------------------
 st.subheader("Tags")
