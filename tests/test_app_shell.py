@@ -65,3 +65,29 @@ def test_home_page(ws) -> None:
     assert not at.exception
     assert at.title[0].value == "Nyx Trainer"
     assert any("No dataset yet" in m.value for m in at.markdown)
+
+
+def test_every_page_imports_nyx_ui() -> None:
+    """nyx_ui's import closes Streamlit's first-run pages/ bypass of the password gate (see
+    nyx_ui/__init__.py); a page that never imports it would be reachable without signing in."""
+    import re
+
+    for page in sorted((REPO_ROOT / "pages").glob("*.py")):
+        assert re.search(r"^(from|import) nyx_ui", page.read_text(), re.M), page.name
+
+
+def test_nyx_core_never_imports_streamlit() -> None:
+    import ast
+
+    for path in (REPO_ROOT / "nyx_core").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            assert not any(n.split(".")[0] == "streamlit" for n in names), path
+
+
+def test_import_nyx_core_stays_light() -> None:
+    code = ("import sys, nyx_core, nyx_core.jobs, nyx_core.config, nyx_core.datasets, nyx_core.files; "
+            "print(','.join(m for m in ('torch', 'onnxruntime', 'streamlit', 'transformers') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO_ROOT)
+    assert out.stdout.strip() == ""
