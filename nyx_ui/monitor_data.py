@@ -10,16 +10,20 @@ from typing import Any
 from nyx_core.jobs.reader import ProgressState, downsample, ema
 
 MAX_POINTS = 1500
+# Material icon shortcodes (markdown only), not emoji: a browser without an emoji font shows boxes.
 STATE_ICON = {
-    "queued": "⏳", "starting": "🚀", "running": "🏃", "stopping": "🛑", "completed": "✅",
-    "failed": "❌", "stopped": "⏹️", "lost": "❓",
+    "queued": ":material/schedule:", "starting": ":material/rocket_launch:",
+    "running": ":material/directions_run:", "stopping": ":material/pending:",
+    "completed": ":material/check_circle:", "failed": ":material/error:",
+    "stopped": ":material/stop_circle:", "lost": ":material/help:",
 }
 _ERRORISH = re.compile(r"(error|exception|traceback|warning|failed|killed|out of memory|oom|^\s+File \")", re.I)
 
 
 def job_label(job) -> str:
     when = time.strftime("%Y-%m-%d %H:%M", time.localtime(job.status.created_at))
-    return f"{STATE_ICON.get(job.state.value, '')} {job.name} · {job.state.value} · {when}"
+    # plain text: select boxes show options verbatim (no icon shortcodes)
+    return f"{job.name} · {job.state.value} · {when}"
 
 
 def fmt_duration(s: float | None) -> str:
@@ -100,14 +104,25 @@ def sample_grid(samples: list[dict[str, Any]], last_epochs: int = 4) -> tuple[li
     return rows, prompts, cells
 
 
-def output_files(output_dir: Path | None, output_name: str | None = None) -> list[Path]:
-    """The LoRA files of a run, newest first."""
+def output_files(output_dir: Path | None, output_name: str | None = None,
+                 since: float | None = None, until: float | None = None) -> list[Path]:
+    """The LoRA files of a run, newest first (the final file before a checkpoint of the same time).
+
+    Runs of one config share its output folder, so ``since``/``until`` (the run's start and end,
+    epoch seconds) keep out files that an earlier run left or a later run wrote."""
     if not output_dir or not Path(output_dir).is_dir():
         return []
-    files = [p for p in Path(output_dir).iterdir()
-             if p.is_file() and p.suffix in (".safetensors", ".ckpt", ".pt")
-             and (not output_name or p.name.startswith(output_name))]
-    return sorted(files, key=lambda p: p.stat().st_mtime, reverse=True)
+    files = []
+    for p in Path(output_dir).iterdir():
+        if not (p.is_file() and p.suffix in (".safetensors", ".ckpt", ".pt")):
+            continue
+        if output_name and not p.name.startswith(output_name):
+            continue
+        mtime = p.stat().st_mtime
+        if (since is not None and mtime < since - 1) or (until is not None and mtime > until + 5):
+            continue
+        files.append(p)
+    return sorted(files, key=lambda p: (p.stat().st_mtime, p.name), reverse=True)
 
 
 def advice(reason: str | None, error_lines: list[str]) -> list[str]:

@@ -44,11 +44,12 @@ def active_and_queue(jm: JobManager, active, queued) -> None:
         for i, j in enumerate(queued):
             c1, c2, c3, c4 = st.columns([6, 1, 1, 1])
             c1.markdown(f"{i + 1}. {j.name} · `{j.id}`")
-            c2.button("↑", key=f"q_up_{j.id}", disabled=i == 0, help="start earlier",
+            c2.button("", icon=":material/arrow_upward:", key=f"q_up_{j.id}", disabled=i == 0, help="start earlier",
                       on_click=jm.move_in_queue, args=(j.id, -1))
-            c3.button("↓", key=f"q_dn_{j.id}", disabled=i == len(queued) - 1, help="start later",
+            c3.button("", icon=":material/arrow_downward:", key=f"q_dn_{j.id}", disabled=i == len(queued) - 1,
+                      help="start later",
                       on_click=jm.move_in_queue, args=(j.id, 1))
-            c4.button("✕", key=f"q_rm_{j.id}", help="remove from the queue",
+            c4.button("", icon=":material/close:", key=f"q_rm_{j.id}", help="remove from the queue",
                       on_click=jm.remove_from_queue, args=(j.id,))
 
 
@@ -125,7 +126,7 @@ def _live_panel(jm: JobManager, job_id: str) -> None:
     elif job.state.value == "stopped":
         st.warning(job.status.reason or "stopped")
     elif job.state.value == "completed":
-        st.success(f"Completed in {md.fmt_duration(job.status.duration_s)}: {job.spec.expected_output}")
+        st.success(f"Completed in {md.fmt_duration(job.status.duration_s)}: `{_in_workspace(job.spec.expected_output)}`")
 
     smoothing = st.slider("Smoothing", 0.0, 0.99, 0.6, 0.01, key=f"mon_smooth_{job_id}")
     fig = md.loss_figure(state, smoothing)
@@ -179,10 +180,21 @@ def _stop_controls(jm: JobManager, job, state: ProgressState) -> None:
     c2.button("Cancel", key=f"mon_no_{job.id}", on_click=ask, args=(None,))
 
 
+def _in_workspace(path) -> str:
+    """A workspace-relative path for display (what the Files page shows); absolute if outside."""
+    from nyx_ui.context import get_workspace
+
+    try:
+        return get_workspace().relative(Path(path))
+    except Exception:  # outside the workspace
+        return str(path)
+
+
 def _failure(job) -> None:
-    code = job.status.exit_code
-    st.error(f"**{job.state.value.capitalize()}**" + (f" (exit code {code})" if code is not None else "")
-             + f": {job.status.reason or 'no reason recorded'}")
+    code, reason = job.status.exit_code, job.status.reason or "no reason recorded"
+    # the reason usually names the code already ("exited with code 1: …")
+    show_code = code is not None and f"code {code}" not in reason
+    st.error(f"**{job.state.value.capitalize()}**" + (f" (exit code {code})" if show_code else "") + f": {reason}")
     if job.status.error_lines:
         st.code("\n".join(job.status.error_lines[-15:]), language=None)
     st.markdown("**What to try**\n" + "\n".join(f"- {t}" for t in md.advice(job.status.reason, job.status.error_lines)))
@@ -223,11 +235,19 @@ def _log_tail(job) -> None:
 
 
 def _outputs(job) -> None:
-    files = md.output_files(job.output_dir, Path(job.spec.expected_output).stem if job.spec.expected_output else None)
+    if job.status.started_at is None:  # queued: the folder holds only earlier runs' files
+        return
+    name = Path(job.spec.expected_output).stem if job.spec.expected_output else None
+    files = md.output_files(job.output_dir, name, since=job.status.started_at,
+                            until=None if job.state.active else job.status.ended_at)
     if not files:
+        if not job.state.active and md.output_files(job.output_dir, name):
+            st.caption(f"This run's LoRA files were replaced by another run of the same config "
+                       f"(same output folder `{_in_workspace(job.output_dir)}`).")
         return
     with st.expander(f"Output files ({len(files)})", expanded=job.state.value == "completed"):
         for p in files:
-            st.download_button(f"⬇ {p.name} ({human_size(p.stat().st_size)})", data=lambda p=p: p.read_bytes(),
+            st.download_button(f"{p.name} ({human_size(p.stat().st_size)})", data=lambda p=p: p.read_bytes(),
+                               icon=":material/download:",
                                file_name=p.name, mime="application/octet-stream", key=f"mon_dl_{job.id}_{p.name}")
         st.caption("Metadata, resizing and uploading are on the Files page.")
