@@ -33,12 +33,20 @@ else:
 st.page_link("pages/datasets.py", label="Open Datasets", icon=":material/photo_library:")
 
 st.subheader("2 · Training setup")
-st.write(f"{len(configs)} saved config(s)." if configs else "No training config yet: pick a family and a preset.")
+if configs:
+    names = ", ".join(f"**{c.stem}**" for c in configs[:8]) + (" …" if len(configs) > 8 else "")
+    st.write(f"{len(configs)} saved config{'s' if len(configs) != 1 else ''}: {names}")
+else:
+    st.write("No training config yet: pick a family and a preset.")
 st.page_link("pages/training.py", label="Open Training setup", icon=":material/tune:")
 
 st.subheader("3 · Monitor")
+queued = len(jobs.queued())
+waiting = f" {queued} queued." if queued else ""
 if active is not None:
-    st.info(f"Running: **{active.name}** ({active.state.value}).")
+    prog = jobs.progress(active.id)
+    step = f" · step {prog.step}/{prog.total}" if prog.total else ""
+    st.info(f"**{active.name}** is {active.state.value}{step}.{waiting}")
 else:
-    st.write(f"No run active. {len(jobs.queued())} queued.")
+    st.write(f"No run active.{waiting}")
 st.page_link("pages/monitor.py", label="Open Monitor", icon=":material/monitoring:")
