@@ -362,3 +362,12 @@ def test_one_active_run_per_gpu_set(jm, ws):
     for j in specs.values():
         assert jm.wait(j.id, 60).state == JobState.COMPLETED
     assert jm.get(specs["g0b"].id).status.started_at >= jm.get(specs["g0"].id).status.ended_at - 0.01
+
+
+def test_training_program_does_not_inherit_nyx_on_its_path(jm, ws, monkeypatch):
+    """sd-scripts runs in its own venv: the runner's own PYTHONPATH (Nyx's folder) must not leak into it."""
+    monkeypatch.setenv("PYTHONPATH", "/caller/path")
+    probe = "import os; print('PP=' + os.environ.get('PYTHONPATH', '<none>'))"
+    job = jm.submit(JobSpec(argv=[sys.executable, "-c", probe], expected_output=str(ws.outputs / "none.bin")), "pp")
+    job = jm.wait(job.id, 60)
+    assert "PP=/caller/path" in job.log_path.read_text()

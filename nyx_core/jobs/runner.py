@@ -133,6 +133,12 @@ class Runner:
         self.emit(event("phase", phase="starting"))
 
         env = dict(os.environ)
+        caller_path = env.pop("NYX_CALLER_PYTHONPATH", None)
+        if caller_path is not None:  # undo launch_runner's addition of Nyx's own folder
+            if caller_path:
+                env["PYTHONPATH"] = caller_path
+            else:
+                env.pop("PYTHONPATH", None)
         env.update(self.spec.env)
         # unbuffered output, and rich records on one line instead of wrapped at 80 columns
         env.update(PYTHONUNBUFFERED="1", COLUMNS="200")

@@ -290,6 +290,9 @@ def launch_runner(job_dir: Path) -> None:
     re-parented to init: it never becomes a zombie child of the UI, and outlives it.
     """
     env = dict(os.environ)
+    # The runner needs Nyx importable; the training program (sd-scripts, its own venv) must not see
+    # Nyx's folders on its path, so the runner puts the caller's PYTHONPATH back for it.
+    env["NYX_CALLER_PYTHONPATH"] = env.get("PYTHONPATH", "")
     env["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT)] + [p for p in [env.get("PYTHONPATH")] if p])
     env["PYTHONUNBUFFERED"] = "1"
     with open(Path(job_dir) / "runner.log", "ab") as log:
