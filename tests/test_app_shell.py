@@ -58,6 +58,7 @@ def test_cli_info_json(ws) -> None:
     info = json.loads(out.stdout)
     assert info["workspace"] == str(ws.root)
     assert info["sd_scripts"]["found"] in (True, False) and info["sd_scripts"]["detail"]
+    assert info["sd_scripts"]["pinned"].startswith("48d368fa") and info["versions"]["streamlit"]
 
 
 def test_home_page(ws) -> None:
