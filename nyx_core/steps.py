@@ -509,7 +509,7 @@ def speed_from_progress(source: float | str | Path | Iterable[Mapping[str, Any]]
                 records.append(rec)
     else:
         records = [r for r in source if isinstance(r, Mapping)]
-    # progress.jsonl (JOBS helper, schema v1) mixes event types; only "step" events carry speed
+    # progress.jsonl (the job progress file, schema v1) mixes event types; only "step" events carry speed
     steps = [r for r in records if r.get("type", "step") == "step"]
 
     def num(rec: Mapping[str, Any], key: str) -> float | None:
