@@ -1,5 +1,5 @@
 """The step count of a config: its dataset folders read as sd-scripts will, through the exact
-arithmetic of (``nyx_core.steps.compute_steps``)."""
+arithmetic of ``nyx_core.steps.compute_steps``."""
 from __future__ import annotations
 
 from functools import lru_cache
