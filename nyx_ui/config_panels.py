@@ -314,7 +314,7 @@ def actions(ws: Workspace, settings: Settings, path: Path, cfg: TrainingConfig |
 
 def start_training(ws: Workspace, settings: Settings, path: Path, cfg: TrainingConfig) -> None:
     try:
-        from nyx_core.jobs import JobManager  # contract E, owned by the jobs issue
+        from nyx_core.jobs import JobManager
     except ImportError:
         st.warning("Training jobs are not available yet in this build.")
         return

@@ -262,7 +262,7 @@ def test_notify_flavours():
     assert n.headers["Title"] == "Nyx: n failed" and b"failed" in n.data
 
 
-# start_training through contract D, with a fake sd-scripts folder --------------------------------
+# start_training, with a fake sd-scripts folder --------------------------------
 def _training_setup(ws, tmp_path):
     from PIL import Image
 

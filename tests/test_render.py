@@ -1,4 +1,4 @@
-"""Rendering a config into sd-scripts' files and launch command (contract D)."""
+"""Rendering a config into sd-scripts' files and launch command."""
 from __future__ import annotations
 
 import json

@@ -225,7 +225,7 @@ def list_user_presets(ws: Workspace) -> list[Preset]:
 
 
 def delete_user_preset(ws: Workspace, name: str) -> None:
-    from nyx_core.trash import move_to_trash  # contract A: deletes go to the trash
+    from nyx_core.trash import move_to_trash  # deletes go to the trash
 
     path = _user_path(ws, name)
     if not path.is_file():

@@ -1,4 +1,4 @@
-"""JobManager: the one façade pages, the CLI and notebooks use for training jobs (contract E).
+"""JobManager: the one façade pages, the CLI and notebooks use for training jobs.
 
 Example (a notebook)::
 

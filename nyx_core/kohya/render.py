@@ -72,7 +72,7 @@ class SubsetPlan:
 def dataset_subsets(cfg: TrainingConfig, ws: Workspace) -> tuple[list[SubsetPlan], str]:
     """The enabled concept folders of the config's dataset, with overrides applied, and the
     effective caption extension. Raises ``ConfigError`` when there is no dataset to train on."""
-    from nyx_core.datasets.layout import scan_dataset  # contract B
+    from nyx_core.datasets.layout import scan_dataset
 
     name = cfg.dataset.name.strip()
     if not name:
