@@ -66,11 +66,12 @@ except NyxError as exc:
     st.error(str(exc))
     st.stop()
 summary = manager.summarize(layout)
-m1, m2, m3, m4 = st.columns(4)
+# a row, not columns: on a phone the figures stay on one line instead of stacking down the screen
+m1 = m2 = m3 = st.container(horizontal=True, gap="large")
 m1.metric("Images", summary.image_count)
 m2.metric("Captioned", summary.captioned_count)
 m3.metric("Concepts", len(summary.concepts))
-m4.metric("Size", human_size(summary.size_bytes))
+st.caption(f"{human_size(summary.size_bytes)} on disk")
 
 with st.expander("Concepts and settings"):
     if summary.concepts:
@@ -370,7 +371,7 @@ if st.button("Run health check", key="ds_health_run"):
 health = ss.get("ds_health")
 if health and health[0] == pick:
     rep = health[1]
-    c1, c2, c3 = st.columns(3)
+    c1 = c2 = c3 = st.container(horizontal=True, gap="large")
     c1.metric("Errors", len(rep.errors))
     c2.metric("Warnings", len(rep.warnings))
     c3.metric("Buckets", len(rep.bucket_rows))
@@ -378,8 +379,8 @@ if health and health[0] == pick:
         st.success("No problems found.")
     view.bucket_chart(rep)
     for i, p in enumerate(rep.problems):
-        icon = "🛑" if p.level == "error" else "⚠️"
-        with st.expander(f"{icon} {p.title} ({len(p.images)})", expanded=p.level == "error"):
+        icon = ":material/error:" if p.level == "error" else ":material/warning:"
+        with st.expander(f"{p.title} ({len(p.images)})", icon=icon, expanded=p.level == "error"):
             st.write(p.message)
             if p.images:
                 st.code("\n".join(p.images[:100]) + ("\n…" if len(p.images) > 100 else ""), language=None)
