@@ -66,10 +66,10 @@ def pick_config(ws: Workspace) -> Path | None:
         choice = st.selectbox("Config", names, key=PICK, index=0 if names and PICK not in ST else None,
                               placeholder="No configs yet: create one →")
     with c2:
-        with st.popover("➕ New config", width="stretch"):
+        with st.popover("New config", icon=":material/add:", width="stretch"):
             new_config_form(ws)
     with c3:
-        with st.popover("⤵ Import", width="stretch"):
+        with st.popover("Import", icon=":material/upload_file:", width="stretch"):
             import_form(ws)
     if not choice:
         return None
@@ -213,7 +213,8 @@ def steps_panel(ws: Workspace, cfg: TrainingConfig | None) -> None:
         st.metric("Training steps", "—")
         st.caption(str(exc))
         return
-    c1, c2, c3, c4 = st.columns(4)
+    # a wrapping row, not columns: on a phone the four figures take two lines, not four
+    c1 = c2 = c3 = c4 = st.container(horizontal=True, gap="medium")
     c1.metric("Training steps", f"{r.total_optimization_steps:,}")
     c2.metric("Epochs", r.num_epochs)
     c3.metric("Steps per epoch", r.num_update_steps_per_epoch)
@@ -237,11 +238,11 @@ def preflight_panel(problems: list[Problem]) -> None:
     with st.container(border=True, key="tc_preflight"):
         st.markdown(f"**{title}**")
         for p in errs:
-            st.error(f"**{p.field}** — {p.message}", icon="⛔")
+            st.error(f"**{p.field}** — {p.message}", icon=":material/error:")
         for p in warns:
-            st.warning(f"**{p.field}** — {p.message}", icon="⚠️")
+            st.warning(f"**{p.field}** — {p.message}", icon=":material/warning:")
         if not problems:
-            st.success("No problems found.", icon="✅")
+            st.success("No problems found.", icon=":material/check_circle:")
 
 
 # Actions ------------------------------------------------------------------------------------------
@@ -285,7 +286,7 @@ def actions(ws: Workspace, settings: Settings, path: Path, cfg: TrainingConfig |
     dirty = cfg is not None and saved is not None and cfg != saved
     c1, c2, c3, c4 = st.columns(4)
     with c1:
-        if st.button("💾 Save", key="tc_save", type="secondary" if not dirty else "primary", disabled=cfg is None,
+        if st.button("Save", icon=":material/save:", key="tc_save", type="secondary" if not dirty else "primary", disabled=cfg is None,
                      width="stretch"):
             save_config(cfg, path)
             ST.pop(DRAFT, None)
@@ -293,7 +294,7 @@ def actions(ws: Workspace, settings: Settings, path: Path, cfg: TrainingConfig |
             st.rerun()
         st.caption("Unsaved changes" if dirty else "Saved")
     with c2:
-        if st.button("📤 Export rendered files", key="tc_export", disabled=cfg is None or has_errors, width="stretch"):
+        if st.button("Export rendered files", icon=":material/output:", key="tc_export", disabled=cfg is None or has_errors, width="stretch"):
             from nyx_core.kohya.render import export_rendered
 
             folder = ws.configs / f"{path.stem}.rendered"

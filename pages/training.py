@@ -14,7 +14,7 @@ panels.show_flash()
 path = panels.pick_config(ws)
 panels.import_notes()
 if path is None:
-    st.info("Create a config with **➕ New config** (or import one from sd-scripts / kohya_ss).")
+    st.info("Create a config with **New config** above (or **Import** one from sd-scripts / kohya_ss).")
     st.stop()
 
 saved, base = panels.load_base(ws, path)

@@ -33,7 +33,7 @@ def test_create_edit_save(page, app_server) -> None:
     wait_for_app(page)
     page.get_by_role("heading", name="Training setup").wait_for()
 
-    page.get_by_role("button", name="➕ New config").click()
+    page.get_by_role("button", name="New config").click()
     page.get_by_label("Name", exact=True).fill("browser-lora")
     _select(page, "Dataset", "cats")
     page.get_by_role("button", name="Create").click()
@@ -66,7 +66,7 @@ def test_create_edit_save(page, app_server) -> None:
     page.wait_for_function(
         "() => !document.querySelector('.st-key-tc_preflight').innerText.includes('model.base_model')")
 
-    page.get_by_role("button", name="💾 Save").click()
+    page.locator(".st-key-tc_save button").click()
     wait_for_app(page)
     page.get_by_text("Saved configs/browser-lora.toml").wait_for()
     cfg = load_config(app_server.workspace / "configs" / "browser-lora.toml")
