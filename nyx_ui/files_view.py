@@ -44,9 +44,16 @@ def flash(level: str, message: str) -> None:
     ST["files_flash"].append((level, message))
 
 
+_TOAST_ICON = {"error": ":material/error:", "warning": ":material/warning:", "success": ":material/check_circle:",
+               "info": ":material/info:"}
+
+
 def show_flash() -> None:
     for level, message in ST["files_flash"]:
         getattr(st, level)(message)
+        # the message sits at the top of the page; most actions are far below it (on a phone, screens
+        # below), so a toast shows the outcome where the user is looking
+        st.toast(message, icon=_TOAST_ICON.get(level))
     ST["files_flash"] = []
 
 
