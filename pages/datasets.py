@@ -38,12 +38,15 @@ if ss.get("ds_pick") not in names:
     ss.pop("ds_pick", None)
 
 with st.expander("Create a dataset", expanded=not names):
-    with st.form("ds_create_form", clear_on_submit=True):
+    # not clear_on_submit: a refused name must not wipe what was typed; a success starts a fresh form
+    gen = ss.get("ds_new_gen", 0)
+    with st.form(f"ds_create_form_{gen}"):
         c1, c2, c3 = st.columns([2, 2, 1])
-        new_name = c1.text_input("Dataset name", placeholder="my-character")
-        new_concept = c2.text_input("First concept", placeholder="ohwx woman")
-        new_repeats = c3.number_input("Repeats", min_value=1, max_value=10_000, value=10, step=1)
-        new_trigger = st.text_input("Trigger word (optional)", placeholder="ohwx")
+        new_name = c1.text_input("Dataset name", placeholder="e.g. my-character", key=f"ds_new_name_{gen}")
+        new_concept = c2.text_input("First concept", placeholder="e.g. ohwx woman", key=f"ds_new_concept_{gen}")
+        new_repeats = c3.number_input("Repeats", min_value=1, max_value=10_000, value=10, step=1,
+                                      key=f"ds_new_repeats_{gen}")
+        new_trigger = st.text_input("Trigger word (optional)", placeholder="e.g. ohwx", key=f"ds_new_trigger_{gen}")
         if st.form_submit_button("Create dataset"):
             try:
                 layout = manager.create_dataset(ws, new_name, new_concept, int(new_repeats), trigger_word=new_trigger)
@@ -51,6 +54,7 @@ with st.expander("Create a dataset", expanded=not names):
                 st.error(str(exc))
             else:
                 ss["ds_pick_next"] = layout.name
+                ss["ds_new_gen"] = gen + 1
                 view.flash("success", f"Created dataset {layout.name!r} with concept folder "
                                       f"{layout.concepts[0].folder.name!r}. Add images below.")
                 st.rerun()
