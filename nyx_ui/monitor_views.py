@@ -42,8 +42,10 @@ def active_and_queue(jm: JobManager, active, queued) -> None:
     if queued:
         st.markdown("**Queue** (runs start in this order when the GPU is free)")
         for i, j in enumerate(queued):
-            c1, c2, c3, c4 = st.columns([6, 1, 1, 1])
-            c1.markdown(f"{i + 1}. {j.name} · `{j.id}`")
+            # one wrapping row: columns would stack the three buttons under each other on a phone
+            row = st.container(horizontal=True, vertical_alignment="center", gap="small")
+            row.markdown(f"{i + 1}. {j.name} · `{j.id}`", width="stretch")
+            c2 = c3 = c4 = row.container(horizontal=True, gap="small", width="content")  # wraps as one group
             c2.button("", icon=":material/arrow_upward:", key=f"q_up_{j.id}", disabled=i == 0, help="start earlier",
                       on_click=jm.move_in_queue, args=(j.id, -1))
             c3.button("", icon=":material/arrow_downward:", key=f"q_dn_{j.id}", disabled=i == len(queued) - 1,
