@@ -7,7 +7,7 @@ st.set_page_config(page_title="Nyx Trainer", page_icon=":material/dark_mode:", l
 
 # Material icons, not emoji: a pod's browser may have no emoji font.
 PAGES = {
-    "": [st.Page("pages/home.py", title="Home", icon=":material/home:", url_path="home", default=True)],
+    "": [st.Page("pages/home.py", title="Home", icon=":material/home:", default=True)],  # served at /
     "Dataset": [st.Page("pages/datasets.py", title="Datasets", icon=":material/photo_library:", url_path="datasets")],
     "Training": [
         st.Page("pages/training.py", title="Training setup", icon=":material/tune:", url_path="training"),

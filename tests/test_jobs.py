@@ -371,3 +371,14 @@ def test_training_program_does_not_inherit_nyx_on_its_path(jm, ws, monkeypatch):
     job = jm.submit(JobSpec(argv=[sys.executable, "-c", probe], expected_output=str(ws.outputs / "none.bin")), "pp")
     job = jm.wait(job.id, 60)
     assert "PP=/caller/path" in job.log_path.read_text()
+
+
+def test_a_stale_lora_from_an_earlier_run_is_no_evidence(jm, ws):
+    spec = synth_spec(ws, "stale", "--no-data")
+    stale = Path(spec.expected_output)
+    stale.parent.mkdir(parents=True, exist_ok=True)
+    stale.write_bytes(b"an earlier run's LoRA")
+    os.utime(stale, (time.time() - 3600, time.time() - 3600))
+    job = jm.wait(jm.submit(spec, "stale").id, 60)
+    assert job.state == JobState.FAILED
+    assert "wrote no LoRA" in job.status.reason

@@ -202,3 +202,13 @@ def test_sd_scripts_missing_is_a_warning(ws, tmp_path):
 def test_output_dir_outside_workspace(ws):
     cfg = ready_config(ws, "sd15", project={"output_dir": "/tmp/elsewhere"})
     assert "project.output_dir" in fields(validate(cfg, ws), "error")
+
+
+def test_warns_before_overwriting_an_earlier_lora(ws):
+    cfg = ready_config(ws)
+    assert not [p for p in validate(cfg, ws, Settings()) if p.field == "project.output_name"]
+    out = ws.outputs / cfg.project.name
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{cfg.output_name}.safetensors").write_bytes(b"old")
+    warned = [p for p in validate(cfg, ws, Settings()) if p.field == "project.output_name"]
+    assert len(warned) == 1 and warned[0].level == "warning" and "overwrite" in warned[0].message

@@ -457,13 +457,17 @@ def estimate_output_bytes(cfg: TrainingConfig, images: int, epochs: int) -> int:
 def _check_outputs(cfg: TrainingConfig, ws: Workspace, out: _Collector) -> None:
     from nyx_core.system import disk_free
 
-    rel = cfg.project.output_dir.strip()
-    if rel:
-        try:
-            ws.resolve(rel)
-        except PathError as exc:
-            out.error("project.output_dir", f"{exc}; pick a folder inside the workspace")
-            return
+    rel = cfg.project.output_dir.strip() or f"{ws.relative(ws.outputs)}/{cfg.project.name}"
+    try:
+        out_dir = ws.resolve(rel)
+    except PathError as exc:
+        out.error("project.output_dir", f"{exc}; pick a folder inside the workspace")
+        return
+    earlier = out_dir / f"{cfg.output_name}.safetensors"
+    if earlier.is_file():
+        # sd-scripts overwrites without asking; say so while the old LoRA can still be kept.
+        out.warn("project.output_name", f"{ws.relative(earlier)} already exists (an earlier run?) and this run "
+                 "will overwrite it and its epoch files; change the output name, or move the old LoRA to keep it")
     images = 0
     try:
         layout = _layout(cfg, ws) if cfg.dataset.name.strip() else None

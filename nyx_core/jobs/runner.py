@@ -341,7 +341,8 @@ class Runner:
     # End ----------------------------------------------------------------------------------
     def _judge(self, rc: int) -> tuple[JobState, str | None]:
         expected = Path(self.spec.expected_output) if self.spec.expected_output else None
-        have_output = expected is None or expected.is_file()
+        # A LoRA left by an earlier run of the same config is no evidence for this one.
+        have_output = expected is None or (expected.is_file() and expected.stat().st_mtime >= self.started - 2)
         if self.stop_mode and self.stop_started:
             if rc == 0 and have_output and self.parser.steps_seen and self.parser.total and \
                     self.parser.last_step >= self.parser.total:
