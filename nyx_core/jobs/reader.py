@@ -132,23 +132,13 @@ class ProgressState:
             self.last_event_t = ev.get("t", self.last_event_t)
             kind = ev.get("type")
             if kind == "step":
-                self.step = int(ev.get("step") or 0)
-                self.total = ev.get("total") or self.total
-                self.epoch = ev.get("epoch") or self.epoch
-                self.epochs = ev.get("epochs") or self.epochs
-                if ev.get("it_per_s"):
-                    self.it_per_s = ev["it_per_s"]
-                self.eta_s = ev.get("eta_s")
-                self.elapsed_s = ev.get("elapsed_s")
+                self._step_header(ev)
                 if ev.get("avr_loss") is not None:
-                    self.avr_loss = ev["avr_loss"]
                     if self.avr_steps and self.avr_steps[-1] == self.step:
                         self.avr_values[-1] = ev["avr_loss"]
                     else:
                         self.avr_steps.append(self.step)
                         self.avr_values.append(ev["avr_loss"])
-                if self.phase != "training":
-                    self.phase = "training"
             elif kind == "metric":
                 if self.series_offset is not None:
                     continue  # charted from series.bin
