@@ -314,11 +314,8 @@ def actions(ws: Workspace, settings: Settings, path: Path, cfg: TrainingConfig |
 
 
 def start_training(ws: Workspace, settings: Settings, path: Path, cfg: TrainingConfig) -> None:
-    try:
-        from nyx_core.jobs import JobManager
-    except ImportError:
-        st.warning("Training jobs are not available yet in this build.")
-        return
+    from nyx_core.jobs import JobManager
+
     try:
         save_config(cfg, path)
         ST.pop(DRAFT, None)

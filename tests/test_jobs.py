@@ -382,3 +382,12 @@ def test_a_stale_lora_from_an_earlier_run_is_no_evidence(jm, ws):
     job = jm.wait(jm.submit(spec, "stale").id, 60)
     assert job.state == JobState.FAILED
     assert "wrote no LoRA" in job.status.reason
+
+
+def test_start_training_refuses_without_sd_scripts(ws, tmp_path):
+    from nyx_core.config import new_config
+
+    jm = JobManager(ws, Settings(sd_scripts_dir=tmp_path / "nowhere"))
+    with pytest.raises(NyxError, match="cannot start training: no train_network.py"):
+        jm.start_training(new_config("x", "sd15"))
+    assert jm.list() == []  # nothing half-made

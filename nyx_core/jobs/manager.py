@@ -76,9 +76,14 @@ class JobManager:
         """Validate ``cfg`` (every error listed in one NyxError), snapshot it, render the sd-scripts
         files into ``jobs/<id>/render/``, and queue or start the run."""
         from nyx_core.config import save_config
-        from nyx_core.config.validate import validate  # the package attribute can be shadowed by the submodule
+        from nyx_core.config import validate
         from nyx_core.kohya.render import render
 
+        found, why = self.settings.sd_scripts_status()
+        if not found:
+            # Pre-flight lists this as a warning (configs can be prepared without sd-scripts);
+            # a run cannot start without it, so refuse here rather than leave a failed job behind.
+            raise NyxError(f"cannot start training: {why}")
         problems = validate(cfg, self.ws, self.settings)
         errors = [p for p in problems if getattr(p, "level", "error") == "error"]
         if errors:
