@@ -129,6 +129,14 @@ class DatasetConfig(_Group):
         return v
 
 
+def _key_value_list(items: list[str], what: str) -> list[str]:
+    """sd-scripts splits each ``network_args`` / ``optimizer_args`` entry at '='; refuse ones it can't."""
+    for item in items:
+        if "=" not in item or item.startswith("="):
+            raise ValueError(f"{what} {item!r} must look like key=value")
+    return items
+
+
 class NetworkConfig(_Group):
     type: NetworkType = NetworkType.lora
     dim: int = Field(16, ge=1, le=100000)
@@ -148,10 +156,7 @@ class NetworkConfig(_Group):
     @field_validator("extra_args")
     @classmethod
     def _kv(cls, v: list[str]) -> list[str]:
-        for item in v:
-            if "=" not in item or item.startswith("="):
-                raise ValueError(f"network argument {item!r} must look like key=value")
-        return v
+        return _key_value_list(v, "network argument")
 
 
 class OptimizerConfig(_Group):
@@ -177,10 +182,7 @@ class OptimizerConfig(_Group):
     @field_validator("extra_args")
     @classmethod
     def _kv(cls, v: list[str]) -> list[str]:
-        for item in v:
-            if "=" not in item or item.startswith("="):
-                raise ValueError(f"optimizer argument {item!r} must look like key=value")
-        return v
+        return _key_value_list(v, "optimizer argument")
 
 
 class PerformanceConfig(_Group):

@@ -227,13 +227,7 @@ def network_args(cfg: TrainingConfig) -> list[str]:
             args.append(_kv("rank_dropout", _num(n.rank_dropout)))
         if n.module_dropout:
             args.append(_kv("module_dropout", _num(n.module_dropout)))
-    own = {a.split("=", 1)[0] for a in args}
-    for extra in n.extra_args:
-        key = extra.split("=", 1)[0].strip()
-        if key in own:
-            raise ConfigError(f"network.extra_args: {key!r} is already set by Nyx from the network fields; change it there")
-        args.append(extra.strip())
-    return args
+    return _with_extras(args, n.extra_args, "network.extra_args", "by Nyx from the network fields")
 
 
 def optimizer_args(cfg: TrainingConfig) -> list[str]:
@@ -243,11 +237,16 @@ def optimizer_args(cfg: TrainingConfig) -> list[str]:
         args.append(_kv("weight_decay", _num(o.weight_decay)))
     if o.betas is not None:
         args.append(_kv("betas", f"{_num(o.betas[0])},{_num(o.betas[1])}"))
+    return _with_extras(args, o.extra_args, "optimizer.extra_args", "by an optimizer field")
+
+
+def _with_extras(args: list[str], extras: list[str], field: str, set_by: str) -> list[str]:
+    """Nyx's own ``k=v`` args, then the user's extras; an extra may not silently override one of ours."""
     own = {a.split("=", 1)[0] for a in args}
-    for extra in o.extra_args:
+    for extra in extras:
         key = extra.split("=", 1)[0].strip()
         if key in own:
-            raise ConfigError(f"optimizer.extra_args: {key!r} is already set by an optimizer field; change it there")
+            raise ConfigError(f"{field}: {key!r} is already set {set_by}; change it there")
         args.append(extra.strip())
     return args
 
