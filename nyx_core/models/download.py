@@ -253,17 +253,17 @@ def _part_size(staging: Path, item: Item) -> int:
     return p.stat().st_size if p.exists() else 0
 
 
-def _check_kind(path: Path, expected: str | None) -> str:
-    """Prove the file is valid weights; return its detected kind (refuse a mismatch)."""
+def _check_kind(path: Path, expected: str | None, name: str) -> str:
+    """Prove the file (``name`` once in place) is valid weights; return its kind (refuse a mismatch)."""
     from nyx_core.models.detect import detect
     from nyx_core.models.safetensors_header import InvalidWeights, check_weights, read_header
 
-    suffix = path.suffix.lower()
+    suffix = Path(name).suffix.lower()
     try:
-        fmt = check_weights(path) if suffix in (".safetensors", ".sft", ".ckpt", ".pt", ".pth", ".gguf", ".onnx") \
-            else None
+        fmt = check_weights(path, suffix) if suffix in (".safetensors", ".sft", ".ckpt", ".pt", ".pth", ".gguf",
+                                                        ".onnx") else None
     except InvalidWeights as exc:
-        raise Refused(f"{path.name} refused: {exc}") from None
+        raise Refused(f"{name} refused: {exc}") from None
     if fmt != "safetensors":
         return expected or ("checkpoint" if fmt == "ckpt" else "other")
     det = detect(read_header(path))
@@ -272,7 +272,7 @@ def _check_kind(path: Path, expected: str | None) -> str:
     if expected and expected != "other":
         same = any(expected in g and det.kind in g for g in _KIND_GROUPS)
         if not same:
-            raise Refused(f"{path.name} refused: it is a {det.label} ({det.reason}), not a {expected}")
+            raise Refused(f"{name} refused: it is a {det.label} ({det.reason}), not a {expected}")
     return det.kind if not expected or expected == "other" else expected
 
 
@@ -358,7 +358,9 @@ def run_plan(ws_root: Path, src: Source, plan: Plan, rep: TaskReporter, prefix: 
         msg = f"{prefix}{it.name}" + (f" ({n}/{len(todo)})" if len(todo) > 1 else "")
 
         def progress(have: int, item_total: int | None, _base=base, _msg=msg) -> None:
-            rep.progress(_base + have, total=reporter_total if sizes_known else None, message=_msg)
+            # a plain URL's size is known once the server answers
+            tot = reporter_total if sizes_known else (_base + item_total if item_total and len(todo) == 1 else None)
+            rep.progress(_base + have, total=tot, message=_msg)
 
         if it.hub:
             path, sha, size = _fetch_hub(staging, it, progress, hf_token)
@@ -391,11 +393,22 @@ def run_plan(ws_root: Path, src: Source, plan: Plan, rep: TaskReporter, prefix: 
     prov = {"source": src.label, "revision": plan.revision, "license": license_,
             "url": _clean_url(plan.items[0].url) if plan.items[0].url else None,
             "downloaded_at": round(time.time(), 3)}
+    try:
+        _place(ws_root, staging, plan, fetched, prov, license_, results)
+    except Refused:
+        shutil.rmtree(staging, ignore_errors=True)  # complete but refused: nothing worth resuming
+        raise
+    shutil.rmtree(staging, ignore_errors=True)  # everything is in place: nothing left to resume
+    return results
+
+
+def _place(ws_root: Path, staging: Path, plan: Plan, fetched, prov: dict, license_, results: list) -> None:
+    models = ws_root / "models"
     if plan.folder is not None:
         results += _place_folder(ws_root, staging, plan, fetched, prov)
     else:
         for it, path, sha, size in fetched:
-            real_kind = _check_kind_named(path, it)
+            real_kind = _check_kind(path, it.kind, it.name)
             final = models / KIND_DIRS.get(real_kind, "other") / it.name
             if final.exists():
                 raise Refused(f"models/{final.relative_to(models).as_posix()} already exists: rename or delete it first")
@@ -404,20 +417,6 @@ def run_plan(ws_root: Path, src: Source, plan: Plan, rep: TaskReporter, prefix: 
             index.record_hash(ws_root, rel, final, sha)
             index.update(ws_root, rel, **{**prov, "license": it.license or license_})
             results.append({"path": rel, "size": size, "sha256": sha, "kind": real_kind})
-    shutil.rmtree(staging, ignore_errors=True)  # everything is in place: nothing left to resume
-    return results
-
-
-def _check_kind_named(path: Path, it: Item) -> str:
-    if path.name.endswith(".part"):
-        # validate under the real name's suffix: check_weights looks at it
-        probe = path.with_name(it.name + ".check" + Path(it.name).suffix)
-        os.link(path, probe)
-        try:
-            return _check_kind(probe, it.kind)
-        finally:
-            probe.unlink(missing_ok=True)
-    return _check_kind(path, it.kind)
 
 
 def _final_path(models: Path, plan: Plan, it: Item, kind: str | None) -> Path | None:
@@ -515,6 +514,13 @@ def submit_download(ws, source: str, *, kind: str | None = None, file: str | Non
     argv, env = task_argv("nyx_core.models.download", *args)
     jm = JobManager(ws, settings)
     return jm.submit(JobSpec(argv=argv, env=env, kind="download", gpu_set="none"), f"download {src.label}"[:120])
+
+
+def discard_unfinished(ws, key: str) -> None:
+    """Drop the bytes of an unfinished download (Nyx's own staging folder, not a user file)."""
+    if not key or "/" in key or key.startswith("."):
+        raise NyxError(f"not a download key: {key!r}")
+    shutil.rmtree(Path(ws.models) / STAGING / key, ignore_errors=True)
 
 
 def unfinished(ws) -> list[dict]:

@@ -104,11 +104,12 @@ def _not_safetensors(head: bytes) -> str:
     return "not a safetensors file: its header length is impossible"
 
 
-def check_weights(path: Path) -> str:
+def check_weights(path: Path, suffix: str | None = None) -> str:
     """Prove ``path`` is a usable weights file; return its format ('safetensors', 'ckpt', 'onnx',
-    'gguf', 'bin') or raise ``InvalidWeights`` with the reason."""
+    'gguf', 'bin') or raise ``InvalidWeights`` with the reason. ``suffix`` overrides the file's own
+    (a download is checked while still named ``….part``)."""
     path = Path(path)
-    suffix = path.suffix.lower()
+    suffix = (suffix or path.suffix).lower()
     if suffix in (".safetensors", ".sft"):
         read_header(path)
         return "safetensors"
