@@ -306,7 +306,7 @@ class FakeHub:
             if (rtype, rid) in self.repos:
                 h._json(409, {"error": "You already created this repo", "url": f"{self.endpoint}/{rid}"})
                 return
-            self.add(rid, {}, rtype, private=bool(req.get("private")))
+            self.add(rid, {}, rtype, private=bool(req.get("private")) or req.get("visibility") == "private")
             h._json(200, {"url": f"{self.endpoint}/{rid}", "name": rid})
             return
         m = re.match(r"^/api/(models|datasets)/([^/]+/[^/]+)/preupload/([^/]+)$", path)

@@ -264,3 +264,17 @@ def test_bad_sources_fail_at_submit_with_one_line(ws):
                      ("https://civitai.com/images/5", "not a Civitai model link"), ("catalog:nope", "no catalogue entry")]:
         with pytest.raises(NyxError, match=why):
             submit_download(ws, bad)
+
+
+def test_a_task_programs_error_line_is_the_jobs_failure_reason(ws, tmp_path):
+    """A download that fails says why on the Monitor (was: 'exited with code 1: see the log')."""
+    from nyx_core.jobs import JobSpec
+
+    prog = tmp_path / "p.py"
+    prog.write_text("import sys\nfrom nyx_core.jobs.task import TaskReporter\n"
+                    "TaskReporter().error('not found (404) on example.org: check the link')\nsys.exit(1)\n")
+    jm = JobManager(ws, Settings())
+    job = jm.submit(JobSpec(argv=[sys.executable, str(prog)], env={"PYTHONPATH": str(REPO)}, kind="download",
+                            gpu_set="none"), "dl")
+    job = jm.wait(job.id, 60)
+    assert job.status.reason == "exited with code 1: not found (404) on example.org: check the link"
