@@ -10,6 +10,7 @@ from nyx_core.config import save_config
 from nyx_core.config.enums import Family
 from tests import model_fixtures as fx
 from tests.test_config_support import ready_config
+from tests.test_page_training import k
 
 PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "training.py")
 
@@ -24,17 +25,17 @@ def test_pickers_follow_the_family(ws):
     (ws.models / "checkpoints" / "half.safetensors.part").write_bytes(b"\0" * 64)
     at = AppTest.from_file(PAGE, default_timeout=60).run()
     assert not at.exception
-    base = at.selectbox(key="tc.model.base_model")
+    base = at.selectbox(key=k(at, "model.base_model"))
     assert "checkpoints/sd_xl_base_1.0.safetensors" in base.options
     assert "checkpoints/flux1-dev.safetensors" not in base.options
     assert "checkpoints/v1-5.safetensors" not in base.options
     assert not any(".part" in o for o in base.options)
     notes = " ".join(c.value for c in at.caption)
     assert "checkpoints/flux1-dev.safetensors (Flux dev checkpoint, not SDXL)" in notes
-    at.selectbox(key="tc.model.family").set_value(Family.flux).run()
+    at.selectbox(key=k(at, "model.family")).set_value(Family.flux).run()
     assert not at.exception
-    assert "checkpoints/flux1-dev.safetensors" in at.selectbox(key="tc.model.base_model").options
-    assert "checkpoints/sd_xl_base_1.0.safetensors" not in at.selectbox(key="tc.model.base_model").options
-    assert "vae/ae.safetensors" in at.selectbox(key="tc.model.ae").options
-    assert "text_encoders/clip_l.safetensors" in at.selectbox(key="tc.model.clip_l").options
-    assert "vae/ae.safetensors" not in at.selectbox(key="tc.model.clip_l").options
+    assert "checkpoints/flux1-dev.safetensors" in at.selectbox(key=k(at, "model.base_model")).options
+    assert "checkpoints/sd_xl_base_1.0.safetensors" not in at.selectbox(key=k(at, "model.base_model")).options
+    assert "vae/ae.safetensors" in at.selectbox(key=k(at, "model.ae")).options
+    assert "text_encoders/clip_l.safetensors" in at.selectbox(key=k(at, "model.clip_l")).options
+    assert "vae/ae.safetensors" not in at.selectbox(key=k(at, "model.clip_l")).options
