@@ -62,7 +62,7 @@ class _Base(BaseHTTPRequestHandler):
 
 
 def serve_range(handler: _Base, data: bytes, headers: dict, *, drop_after: int | None = None,
-                head: bool = False) -> None:
+                head: bool = False, chunk_delay: float = 0.0) -> None:
     """Answer a GET/HEAD for ``data`` honouring ``Range: bytes=N-`` (and If-Range on the ETag)."""
     start = 0
     rng = handler.headers.get("Range")
@@ -97,6 +97,17 @@ def serve_range(handler: _Base, data: bytes, headers: dict, *, drop_after: int |
         except OSError:
             pass
         return
+    if chunk_delay:
+        import time
+
+        for i in range(0, len(body), 65536):  # a slow link: time to watch progress or cancel
+            try:
+                handler.wfile.write(body[i:i + 65536])
+                handler.wfile.flush()
+            except OSError:
+                return
+            time.sleep(chunk_delay)
+        return
     handler.wfile.write(body)
 
 
@@ -108,6 +119,7 @@ class FileServer:
     json_routes: dict[str, object] = field(default_factory=dict)    # path -> JSON answer
     require_auth: dict[str, str] = field(default_factory=dict)      # path -> "Bearer xyz"
     requests: list[tuple[str, str, str | None]] = field(default_factory=list)  # method, path, Range
+    chunk_delay: float = 0.0                                        # seconds per 64 KB sent
 
     def __enter__(self) -> "FileServer":
         outer = self
@@ -135,7 +147,7 @@ class FileServer:
                 data = outer.files[path]
                 hdrs = {"ETag": '"' + hashlib.md5(data).hexdigest() + '"', **outer.headers.get(path, {})}
                 drop = outer.drops.pop(0) if (outer.drops and not head) else None
-                serve_range(self, data, hdrs, drop_after=drop, head=head)
+                serve_range(self, data, hdrs, drop_after=drop, head=head, chunk_delay=outer.chunk_delay)
 
         self.httpd = _Server(("127.0.0.1", 0), H)
         self.port = self.httpd.server_address[1]

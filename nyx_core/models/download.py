@@ -536,7 +536,7 @@ def unfinished(ws) -> list[dict]:
             data = json.loads(req.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             continue
-        have = sum(p.stat().st_size for p in d.rglob("*") if p.is_file() and p.name != "request.json")
+        have = sum(p.stat().st_size for p in d.rglob("*") if p.is_file() and p.name.endswith((".part", ".incomplete")))
         out.append({**data, "bytes": have, "key": d.name})
     return out
 

@@ -173,23 +173,32 @@ def download(url: str, part: Path, *, headers: dict[str, str] | None = None, exp
             if progress:
                 progress(have, total)
             try:
-                with open(part, "r+b" if have else "wb") as out:
-                    out.seek(have)
-                    out.truncate()
+                # unbuffered: what write() accepted is in the file, so ``have`` never runs ahead of it
+                with open(part, "r+b" if have else "wb", buffering=0) as out:
+                    if have:  # "wb" already starts empty
+                        out.seek(have)
+                        out.truncate()
+                    ok = False
                     try:
                         while True:
                             block = resp.read(CHUNK)
                             if not block:
                                 break
-                            out.write(block)
+                            view = memoryview(block)
+                            while view:
+                                view = view[out.write(view):]
                             sha.update(block)
                             have += len(block)
                             failures = 0
                             if progress:
                                 progress(have, total)
+                        ok = True
                     finally:
-                        out.flush()
-                        os.fsync(out.fileno())  # what is in .part is on disk: a restart resumes from it
+                        try:
+                            os.fsync(out.fileno())  # what is in .part is on disk: a restart resumes from it
+                        except OSError:
+                            if ok:
+                                raise
             except OSError as exc:
                 if exc.errno == errno.ENOSPC:
                     raise DownloadError(f"disk full after {have:,} bytes of {part.name.removesuffix('.part')}; "
