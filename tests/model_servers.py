@@ -120,6 +120,9 @@ class FileServer:
     require_auth: dict[str, str] = field(default_factory=dict)      # path -> "Bearer xyz"
     requests: list[tuple[str, str, str | None]] = field(default_factory=list)  # method, path, Range
     chunk_delay: float = 0.0                                        # seconds per 64 KB sent
+    redirects: dict[str, str] = field(default_factory=dict)         # path -> URL (302)
+    refuse_auth: bool = False                   # 400 for any request with a token (signed storage)
+    host: str = "127.0.0.1"
 
     def __enter__(self) -> "FileServer":
         outer = self
@@ -134,9 +137,15 @@ class FileServer:
             def _go(self, head: bool):
                 path = urlsplit(self.path).path
                 outer.requests.append((self.command, path, self.headers.get("Range")))
+                if outer.refuse_auth and self.headers.get("Authorization"):
+                    self._send(400, b"only one auth mechanism allowed", head=head)
+                    return
                 need = outer.require_auth.get(path)
                 if need and self.headers.get("Authorization") != need:
                     self._send(401, b"unauthorized", head=head)
+                    return
+                if path in outer.redirects:
+                    self._send(302, b"", {"Location": outer.redirects[path]}, head=head)
                     return
                 if path in outer.json_routes:
                     self._json(200, outer.json_routes[path])
@@ -155,7 +164,7 @@ class FileServer:
         return self
 
     def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
+        return f"http://{self.host}:{self.port}{path}"
 
     def __exit__(self, *exc) -> None:
         self.httpd.shutdown()

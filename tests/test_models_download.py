@@ -198,9 +198,14 @@ def _civitai(data: bytes, sha: str | None = None, size_kb: float | None = None):
 
 
 def _civitai_server(data, **kw):
-    srv = FileServer(files={"/api/download/models/77": data},
+    # Civitai answers the download with a redirect to signed storage on another host, which
+    # refuses a request that still carries the token
+    storage = FileServer(files={"/bucket/cute.safetensors": data}, refuse_auth=True, host="localhost")
+    storage.__enter__()
+    srv = FileServer(redirects={"/api/download/models/77": storage.url("/bucket/cute.safetensors")},
                      require_auth={"/api/download/models/77": "Bearer cv-token"})
     srv.__enter__()
+    srv.storage = storage
     routes = _civitai(data, **kw)
     routes["/api/v1/model-versions/77"]["files"][0]["downloadUrl"] = srv.url("/api/download/models/77")
     srv.json_routes.update(routes)
@@ -220,6 +225,7 @@ def test_civitai_link_with_token_and_hash(ws, tmp_path):
         assert rc == 0, err
     finally:
         srv.__exit__()
+        srv.storage.__exit__()
     assert (ws.models / "loras" / "cute.safetensors").read_bytes() == data
     assert "cv-token" not in json.dumps(events) and "cv-token" not in err
 
@@ -232,6 +238,7 @@ def test_civitai_hash_mismatch_is_refused(ws, tmp_path):
                                 env=_env(NYX_CIVITAI_ENDPOINT=srv.url(""), CIVITAI_TOKEN="cv-token"))
     finally:
         srv.__exit__()
+        srv.storage.__exit__()
     assert rc == 1 and "SHA-256 mismatch" in _error(events)
     assert scan(ws) == []
 
@@ -245,6 +252,7 @@ def test_not_enough_disk_is_refused_before_downloading(ws, tmp_path):
         downloads = [p for m, p, r in srv.requests if p.startswith("/api/download")]
     finally:
         srv.__exit__()
+        srv.storage.__exit__()
     assert rc == 1 and _error(events).startswith("not enough disk space: the download needs 1024.0 TB")
     assert downloads == []
 

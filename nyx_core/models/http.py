@@ -38,6 +38,20 @@ class Fetched:
     resumed_from: int
 
 
+class _NoAuthAcrossHosts(urllib.request.HTTPRedirectHandler):
+    """Follow redirects, but never carry the token to another host: Civitai and the Hub redirect
+    to signed storage URLs that must not see it (and S3/R2 refuse a request with two credentials)."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):  # noqa: ANN001
+        new = super().redirect_request(req, fp, code, msg, headers, newurl)
+        if new is not None and urllib.parse.urlsplit(newurl).netloc != urllib.parse.urlsplit(req.full_url).netloc:
+            new.remove_header("Authorization")
+        return new
+
+
+_OPENER = urllib.request.build_opener(_NoAuthAcrossHosts)
+
+
 def _sidecar(part: Path) -> Path:
     return part.with_name(part.name + ".json")
 
@@ -128,7 +142,7 @@ def download(url: str, part: Path, *, headers: dict[str, str] | None = None, exp
             if validator:
                 req_headers["If-Range"] = validator
         try:
-            resp = urllib.request.urlopen(urllib.request.Request(url, headers=req_headers), timeout=timeout)
+            resp = _OPENER.open(urllib.request.Request(url, headers=req_headers), timeout=timeout)
         except urllib.error.HTTPError as exc:
             if exc.code == 416 and have and total and have >= total:
                 break  # everything is already here
