@@ -317,3 +317,20 @@ def test_disk_full_while_writing_is_one_line(tmp_path):
         with pytest.raises(http.DownloadError) as exc:
             http.download(url, part)
     assert str(exc.value).startswith("disk full after 0 bytes of big.safetensors; free space and run the download")
+
+
+def test_whole_repo_downloads_skip_duplicate_weights():
+    from nyx_core.models.download import prune_repo_files
+
+    names = ["model_index.json", "sd_xl_base_1.0.safetensors", "sd_xl_offset_example-lora_1.0.safetensors",
+             "unet/config.json", "unet/diffusion_pytorch_model.safetensors",
+             "unet/diffusion_pytorch_model.fp16.safetensors", "unet/diffusion_pytorch_model.bin",
+             "unet/diffusion_flax_model.msgpack", "vae/diffusion_pytorch_model.safetensors",
+             "text_encoder/model.safetensors", "text_encoder/pytorch_model.bin", "text_encoder/model.onnx",
+             "tokenizer/vocab.json", ".gitattributes", "README.md"]
+    assert prune_repo_files(names) == ["README.md", "model_index.json", "text_encoder/model.safetensors",
+                                       "tokenizer/vocab.json", "unet/config.json",
+                                       "unet/diffusion_pytorch_model.safetensors",
+                                       "vae/diffusion_pytorch_model.safetensors"]
+    # a folder with only .bin weights keeps them
+    assert prune_repo_files(["config.json", "pytorch_model.bin"]) == ["config.json", "pytorch_model.bin"]
