@@ -80,7 +80,8 @@ if [ -f "$SD_DIR/train_network.py" ]; then
   if [ "$AT" = "$PIN" ]; then
     report_row "sd-scripts checkout" skipped "$SD_DIR at the pinned ${PIN:0:10}"
   else
-    report_row "sd-scripts checkout" skipped "$SD_DIR at ${AT:0:10}, not the pinned ${PIN:0:10}" \
+    case "$AT" in *[!0-9a-f]*) ;; *) AT="${AT:0:10}" ;; esac
+    report_row "sd-scripts checkout" skipped "$SD_DIR at $AT, not the pinned ${PIN:0:10}" \
       "git -C $SD_DIR checkout $PIN (option checks follow the pinned commit)"
   fi
   SD_READY=1

@@ -133,7 +133,18 @@ def validate(cfg: TrainingConfig, ws: Workspace, settings=None) -> list[Problem]
         found, why = settings.sd_scripts_status()
         if not found:
             out.warn("settings.sd_scripts_dir", f"sd-scripts is not set up: {why}; training cannot start until it is")
+        _check_gpu_precision(cfg, out)
     return sorted(out.items, key=lambda p: p.level != "error")
+
+
+def _check_gpu_precision(cfg: TrainingConfig, out: _Collector) -> None:
+    """fp16/bf16 on GPUs that cannot: the same rule `nyx doctor` reports (sd-scripts would fail
+    after minutes of model loading, or train garbage)."""
+    from nyx_core.doctor import precision_problems
+
+    p = cfg.performance
+    for message in precision_problems(p.mixed_precision.value, p.gpu_ids, p.num_gpus):
+        out.error("performance.mixed_precision", message)
 
 
 def _ref(ws: Workspace, value: str, field: str, out: _Collector, *, allow_hub: bool = False) -> ModelRef | None:
