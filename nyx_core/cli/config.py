@@ -152,24 +152,30 @@ def cmd_import(args: argparse.Namespace) -> int:
     result = import_file(ws, src, name=Path(args.name).stem, dataset_config=ds, family=args.family)
     save_config(result.config, path)
     if args.json:
-        print_json({"config": ws.relative(path), "notes": [n.__dict__ for n in result.notes]})
+        print_json({"config": ws.relative(path), "source": result.source,
+                    "notes": [{**n.__dict__, "text": n.plain()} for n in result.notes]})
         return 0
-    print(f"wrote {ws.relative(path)} (from a {result.source} config)")
-    for n in result.notes:
-        print(f"  {n}")
+    print(f"wrote {ws.relative(path)} (from a {result.source} config); per key:")
+    for line in result.report():
+        print(f"  {line}")
     if result.unknown:
-        print(f"{len(result.unknown)} setting(s) were not imported; see above", file=sys.stderr)
+        print(f"{len(result.unknown)} setting(s) were not carried over; see above", file=sys.stderr)
     return 0
 
 
 def _source(ws, value: str) -> Path:  # noqa: ANN001
-    """A file to import: inside the workspace, or (read only) anywhere on this machine."""
+    """A file to import (read only): relative to the current directory first, as on any command
+    line, then a workspace path; an absolute path anywhere on this machine."""
+    raw = Path(value).expanduser()
+    here = raw if raw.is_absolute() else Path.cwd() / raw
+    if here.is_file():
+        return here
     try:
         path = ws.resolve(value)
     except PathError:
-        path = Path(value).expanduser()
+        path = here
     if not path.is_file():
-        raise ConfigError(f"no file {value!r}")
+        raise ConfigError(f"no file {value!r} (looked in {Path.cwd()} and the workspace)")
     return path
 
 

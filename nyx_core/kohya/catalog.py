@@ -8,6 +8,7 @@ absent; the argspec test checks it against the full files.
 from __future__ import annotations
 
 import json
+import math
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -220,12 +221,11 @@ def value_problem(spec: dict, value: object) -> str | None:
         elif inner == "int":
             if isinstance(v, bool) or not isinstance(v, int):
                 return "must be a whole number"
-        elif inner == "float":
+        elif inner in ("float", "int|float"):
             if isinstance(v, bool) or not isinstance(v, (int, float)):
                 return "must be a number"
-        elif inner == "int|float":
-            if isinstance(v, bool) or not isinstance(v, (int, float)):
-                return "must be a number"
+            if isinstance(v, float) and not math.isfinite(v):
+                return "must be a finite number (not inf or NaN)"
         elif inner in ("str", "str(path)"):
             if not isinstance(v, str):
                 return "must be text"
