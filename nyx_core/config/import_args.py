@@ -410,9 +410,14 @@ def _rest(b: Builder, args: dict[str, Any], known: dict[str, Any], script: str) 
         elif key in NYX_OWNED:
             if NYX_OWNED[key] and not empty(value):
                 b.note(key, value, "ignored", NYX_OWNED[key])
+        elif key in known and (key in catalog.NYX_ARGS or key in catalog.DATASET_ARGS):
+            if not empty(value):
+                b.note(key, value, "unmapped", "Nyx writes this option itself from its own settings (the dataset "
+                       "you pick, or a field on the Training page); set it there")
         elif key in known:
             if empty(value):
                 continue  # the option's "off" value: nothing to keep
+            value = _coerce(known[key], value)
             problem = catalog.value_problem(known[key], value)
             if problem:
                 b.note(key, value, "unmapped", f"{problem}; sd-scripts would refuse it")
@@ -421,6 +426,17 @@ def _rest(b: Builder, args: dict[str, Any], known: dict[str, Any], script: str) 
             b.note(key, value, "extra", f"Advanced › Extra sd-scripts options, for {script}")
         else:
             b.note(key, value, "unmapped", f"not an option of {script}; sd-scripts would ignore it")
+
+
+def _coerce(spec: dict[str, Any], value: Any) -> Any:
+    """kohya_ss JSON often stores numbers as text; its GUI turns them into numbers before passing."""
+    kind = str(spec.get("value_type", ""))
+    if isinstance(value, str) and kind in ("int", "float", "int|float"):
+        try:
+            return to_int(value) if kind == "int" else to_float(value)
+        except ValueProblem:
+            return value
+    return value
 
 
 def _simple(b: Builder, key: str, value: Any) -> None:
