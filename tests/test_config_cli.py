@@ -43,7 +43,7 @@ def test_validate_exit_1_lists_every_error(ws, capsys):
     assert run(ws, "validate", "bad") == 1
     out = capsys.readouterr().out
     for field in ("model.base_model", "model.clip_l", "model.t5xxl", "model.ae", "dataset.name"):
-        assert f"error: {field}:" in out
+        assert f"[{field}]: " in out and "error: " in out
 
 
 def test_import_command(ws, tmp_path, capsys):

@@ -86,14 +86,17 @@ def cmd_new(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    from nyx_core.config.validate import check_text
+
     ws = workspace(args)
-    cfg = load_config(config_path(ws, args.file, must_exist=True))
-    problems = validate(cfg, ws, settings(ws))
+    path = config_path(ws, args.file, must_exist=True)
+    # Schema problems (wrong types, unknown keys) and pre-flight problems, listed together.
+    _cfg, problems = check_text(path.read_text(encoding="utf-8"), ws, settings(ws), source=path.name)
     if args.json:
-        print_json([{"level": p.level, "field": p.field, "message": p.message} for p in problems])
+        print_json([{"level": p.level, "field": p.field, "label": p.label, "message": p.message} for p in problems])
     else:
         for p in problems:
-            print(f"{p.level}: {p.field}: {p.message}")
+            print(f"{p.level}: {p.label} [{p.field}]: {p.message}")
         errs = sum(p.level == "error" for p in problems)
         print(f"{errs} error(s), {len(problems) - errs} warning(s)" if problems else "ok: no problems found")
     return 1 if any(p.level == "error" for p in problems) else 0

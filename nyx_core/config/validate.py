@@ -575,3 +575,67 @@ def _check_outputs(cfg: TrainingConfig, ws: Workspace, out: _Collector) -> None:
     elif free < need * 2 + 2 * 2**30:
         out.warn("project.output_dir", f"disk is nearly full: {human_size(free)} free, this run needs about "
                  f"{human_size(need)}")
+
+
+# Schema and pre-flight together ------------------------------------------------------------------
+def _drop(data: dict, loc: tuple) -> bool:
+    """Remove the value at ``loc`` from nested ``data`` (so the rest can still be checked)."""
+    node = data
+    for part in loc[:-1]:
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+            node = node[part]
+        else:
+            return False
+    last = loc[-1] if loc else None
+    if isinstance(node, dict) and last in node:
+        del node[last]
+        return True
+    if isinstance(node, list) and isinstance(last, int) and last < len(node):
+        del node[last]
+        return True
+    return False
+
+
+def check_data(data: dict, ws: Workspace, settings=None) -> tuple[TrainingConfig | None, list[Problem]]:  # noqa: ANN001
+    """Schema problems (wrong types, unknown keys, inf/NaN, unsupported version) AND pre-flight
+    problems of a config's raw data, all at once: each bad value is reported and left out, and the
+    rest is checked as usual. Returns the config when the data is valid as it stands."""
+    import copy
+
+    from pydantic import ValidationError
+
+    from nyx_core.config.model import error_field, plain_error
+
+    work = copy.deepcopy(data) if isinstance(data, dict) else {}
+    schema: list[Problem] = []
+    for _ in range(50):  # each round drops the values pydantic refused; nested defaults end it quickly
+        try:
+            cfg = TrainingConfig.model_validate(work)
+        except ValidationError as exc:
+            dropped = False
+            for err in exc.errors():
+                schema.append(Problem("error", error_field(err), plain_error(err)))
+                dropped = _drop(work, tuple(err["loc"])) or dropped
+            if not dropped:  # a whole-config rule (e.g. min > max bucket): checked field by field below
+                break
+            continue
+        problems = validate(cfg, ws, settings)
+        unique = list(dict.fromkeys(schema + problems))
+        return (cfg if not schema else None), sorted(unique, key=lambda p: p.level != "error")
+    return None, list(dict.fromkeys(schema))
+
+
+def check_text(text: str, ws: Workspace, settings=None, *, source: str = "config") -> tuple[  # noqa: ANN001
+        TrainingConfig | None, list[Problem]]:
+    """``check_data`` for a TOML file's text; a TOML syntax error is one problem."""
+    import tomlkit
+    from tomlkit.exceptions import TOMLKitError
+
+    try:
+        data = tomlkit.parse(text).unwrap()
+    except (TOMLKitError, ValueError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else "syntax error"
+        return None, [Problem("error", "(file)", f"{source} is not valid TOML: {first}")]
+    return check_data(data, ws, settings)
