@@ -290,7 +290,11 @@ def _optimizer(b: Builder, args: dict[str, Any], known: dict[str, Any]) -> set[s
 
 
 def _schedule(b: Builder, args: dict[str, Any]) -> set[str]:
-    if not empty(args.get("lr_scheduler")):
+    if str(args.get("lr_scheduler", "")).startswith("adafactor"):
+        b.set("lr_scheduler", Scheduler.constant, "optimizer.scheduler", why="sd-scripts replaces the scheduler with "
+              "Adafactor's own whenever Adafactor runs with relative_step (its default); Nyx writes constant and "
+              "sd-scripts does the same")
+    elif not empty(args.get("lr_scheduler")):
         try:
             b.set("lr_scheduler", Scheduler(str(args["lr_scheduler"])), "optimizer.scheduler")
         except ValueError:
@@ -451,9 +455,10 @@ def _simple(b: Builder, key: str, value: Any) -> None:
     if target == "advanced.min_timestep" and converted == 0 or target == "advanced.max_timestep" and converted == 1000:
         b.note(key, value, "mapped", "", target)
         return
-    why = ""
     if target == "model.clip_skip" and converted == 1:
-        converted, why = 0, "1 means no skip, which Nyx writes as 0"
+        if b.set(key, 0, target, quiet=True):
+            b.note(key, value, "converted", "1 means no skip, which Nyx writes as 0", target)
+        return
     if target == "advanced.max_token_length" and converted not in (75, 150, 225):
         b.note(key, value, "unmapped", "max token length is 75, 150 or 225")
         return
@@ -461,7 +466,7 @@ def _simple(b: Builder, key: str, value: Any) -> None:
         b.note(key, value, "converted", "0 or no seed means a random seed in kohya_ss/sd-scripts; Nyx needs a "
                f"fixed seed, so {b._current(target)} is used (change it under Project › Seed)", target)
         return
-    b.set(key, converted, target, why=why)
+    b.set(key, converted, target)
 
 
 def set_resolution(b: Builder, key: str, res: Any) -> None:

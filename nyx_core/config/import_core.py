@@ -186,8 +186,10 @@ class Builder:
         try:
             setattr(getattr(self.cfg, group), name, value)
         except ValidationError as exc:
-            err = exc.errors()[0] if exc.errors() else {"msg": "invalid"}
-            self.note(key, value, "unmapped", f"not a valid value for {where(target)} ({err['msg']})")
+            from nyx_core.config.model import plain_error
+
+            why = plain_error(exc.errors()[0]) if exc.errors() else "invalid"
+            self.note(key, value, "unmapped", f"{where(target)} {why}, so it keeps {self._current(target)!r}")
             return False
         except (TypeError, ValueError) as exc:
             self.note(key, value, "unmapped", f"not a valid value for {where(target)} ({exc})")

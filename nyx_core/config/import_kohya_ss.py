@@ -102,6 +102,7 @@ def gui_to_args(data: dict[str, Any], b: Builder, ws: Workspace) -> dict[str, An
     args: dict[str, Any] = {k: v for k, v in data.items() if k not in GUI_ONLY and k not in FULL_MODEL_KEYS}
     fam = b.cfg.model.family
     _kind_note(b, data)
+    _command_line(b, data, args)
     _network(b, data, args, fam)
     _learning_rates(b, data, args)
     _duration(b, data, args, ws)
@@ -121,6 +122,46 @@ def _num(b: Builder, data: dict[str, Any], key: str, conv=to_float, default: Any
     except ValueProblem as exc:
         b.note(key, raw, "unmapped", f"{exc}; treated as {default!r}")
         return default
+
+
+def parse_command_line(text: str) -> dict[str, Any]:
+    """``--key value --flag --many a b`` (kohya_ss's "additional parameters") as sd-scripts reads
+    them: a flag alone is True, one value is that value, several are a list."""
+    import shlex
+
+    try:
+        tokens = shlex.split(text)
+    except ValueError:
+        tokens = text.split()
+    out: dict[str, Any] = {}
+    key: str | None = None
+    values: list[str] = []
+
+    def flush() -> None:
+        if key:
+            out[key] = True if not values else values[0] if len(values) == 1 else list(values)
+
+    for tok in tokens:
+        if tok.startswith("--") and len(tok) > 2:
+            flush()
+            key, values = tok[2:].replace("-", "_"), []
+        elif key:
+            values.append(tok)
+    flush()
+    return out
+
+
+def _command_line(b: Builder, data: dict[str, Any], args: dict[str, Any]) -> None:
+    """kohya_ss appends "additional parameters" to the command line, where they override the
+    config file: they are imported as the options they are."""
+    text = data.get("additional_parameters")
+    if empty(text) or not isinstance(text, str):
+        return
+    parsed = parse_command_line(text)
+    for key, value in parsed.items():
+        args[key] = value
+    b.note("additional_parameters", text, "converted", f"read as the sd-scripts options {', '.join(parsed) or '(none)'}"
+           " (each is reported below)", "advanced.extra")
 
 
 def _kind_note(b: Builder, data: dict[str, Any]) -> None:
@@ -213,6 +254,7 @@ def _learning_rates(b: Builder, data: dict[str, Any], args: dict[str, Any]) -> N
     for key in ("text_encoder_lr", "unet_lr", "network_train_unet_only"):
         args.pop(key, None)
     if gui_kind(data) != "lora":
+        _full_model_encoders(b, data, args)
         return
     te = _num(b, data, "text_encoder_lr")
     unet = _num(b, data, "unet_lr")
@@ -231,6 +273,22 @@ def _learning_rates(b: Builder, data: dict[str, Any], args: dict[str, Any]) -> N
     elif te == 0 and unet == 0:
         b.note("text_encoder_lr", data.get("text_encoder_lr", 0), "converted", "text-encoder and U-Net LR both 0: "
                "kohya_ss trains both at the main learning rate, so Nyx does", "optimizer.learning_rate")
+
+
+def _full_model_encoders(b: Builder, data: dict[str, Any], args: dict[str, Any]) -> None:
+    """A fine-tuning/DreamBooth config trains its text encoder only when it says so, and never
+    with cached text-encoder outputs: the LoRA keeps the text encoder frozen in the same cases."""
+    cached = any(_on(data.get(k)) for k in ("sdxl_cache_text_encoder_outputs", "sd3_cache_text_encoder_outputs",
+                                            "flux1_cache_text_encoder_outputs", "cache_text_encoder_outputs"))
+    if "train_text_encoder" in data:
+        trains_te = _on(data.get("train_text_encoder"))
+    else:
+        trains_te = any(_num(b, data, k) > 0 for k in ("learning_rate_te", "learning_rate_te1", "learning_rate_te2"))
+    if cached or not trains_te:
+        args["network_train_unet_only"] = True
+        b.note("(text encoder)", "frozen", "converted", "the source does not train its text encoder"
+               + (" (its outputs are cached)" if cached else "") + ", so the LoRA trains the U-Net only",
+               "network.train_unet_only")
 
 
 def _duration(b: Builder, data: dict[str, Any], args: dict[str, Any], ws: Workspace) -> None:
@@ -394,8 +452,6 @@ def _switches(b: Builder, data: dict[str, Any], args: dict[str, Any], fam: Famil
 
 
 _REASONS = {
-    "additional_parameters": "extra command-line text is not imported; add real options under Advanced › Extra "
-                             "sd-scripts options",
     "reg_data_dir": "regularisation folders: add them to the dataset as concepts marked 'regularisation'",
     "stop_text_encoder_training": "kohya_ss itself does not pass this to sd-scripts' LoRA scripts",
     "lr_scheduler_args": "scheduler arguments are not imported",

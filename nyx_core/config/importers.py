@@ -37,7 +37,32 @@ def _finish(b: Builder, source: str) -> ImportResult:
     if b.extra:
         merged = {**b.cfg.advanced.extra, **b.extra}
         b.set("extra", merged, "advanced.extra", quiet=True)
+    _drop_refused_warmup(b)
     return ImportResult(b.cfg, b.notes, source)
+
+
+def _drop_refused_warmup(b: Builder) -> None:
+    """sd-scripts refuses a warmup with a schedule that has none (constant, Adafactor's own
+    relative-step schedule, a custom lr_scheduler_type): the source could not have trained with it."""
+    from nyx_core.config.enums import Scheduler, WarmupMode
+    from nyx_core.config.validate import adafactor_relative_step
+
+    o = b.cfg.optimizer
+    warm = o.warmup_steps if o.warmup_mode is WarmupMode.steps else o.warmup_ratio
+    if not warm:
+        return
+    if adafactor_relative_step(b.cfg):
+        which = "Adafactor's own relative-step schedule"
+    elif "lr_scheduler_type" in b.cfg.advanced.extra:
+        which = "a custom lr_scheduler_type"
+    elif o.scheduler is Scheduler.constant:
+        which = "the constant scheduler"
+    else:
+        return
+    b.set("lr_warmup_steps", 0, "optimizer.warmup_steps", quiet=True)
+    b.set("lr_warmup_steps", 0.0, "optimizer.warmup_ratio", quiet=True)
+    b.note("lr_warmup_steps", warm, "unmapped", f"sd-scripts refuses a warmup with {which} (it stops at start), so "
+           "the warmup is not carried over")
 
 
 def _flatten(doc: dict[str, Any]) -> dict[str, Any]:

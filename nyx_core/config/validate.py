@@ -7,6 +7,7 @@ rejects (with an assert after minutes of model loading) or silently mis-trains.
 from __future__ import annotations
 
 import json
+import math
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -376,8 +377,8 @@ def _check_optimizer(cfg: TrainingConfig, out: _Collector) -> None:
         o.warmup_mode is WarmupMode.ratio and o.warmup_ratio > 0)
     if has_warmup and (o.scheduler is Scheduler.constant or adafactor_relative_step(cfg)
                        or "lr_scheduler_type" in cfg.advanced.extra):
-        which = ("Adafactor's own schedule (relative_step)" if adafactor_relative_step(cfg) and
-                 o.scheduler is not Scheduler.constant else "the constant scheduler")
+        which = ("Adafactor's own relative-step schedule (relative_step is on unless its optimizer "
+                 "arguments say relative_step=False)" if adafactor_relative_step(cfg) else "the constant scheduler")
         if "lr_scheduler_type" in cfg.advanced.extra:
             which = "a custom scheduler (lr_scheduler_type)"
         field = "optimizer.warmup_steps" if o.warmup_mode is WarmupMode.steps else "optimizer.warmup_ratio"
@@ -522,11 +523,41 @@ def _check_start_refusals(cfg: TrainingConfig, out: _Collector) -> None:
 _MB_PER_DIM = {Family.sd15: 1.2, Family.sdxl: 5.7, Family.flux: 10.0, Family.sd3: 6.0}
 
 
+#: Typical width of the layers a LoRA targets; LoKr's stored matrices scale with it, not with dim.
+_LAYER_WIDTH = {Family.sd15: 640, Family.sdxl: 1280, Family.flux: 3072, Family.sd3: 1536}
+
+
+def network_file_bytes(cfg: TrainingConfig) -> float:
+    """Rough size of one saved network file. A LoRA grows with dim; a LoKr stores two Kronecker
+    factors per layer, and with a dim at least half its second factor's side (the "full-rank"
+    trick, e.g. dim 100000) that factor is stored whole: its size follows the layer widths and
+    the factor, never the dim."""
+    fam, n = cfg.model.family, cfg.network
+    per_dim = _MB_PER_DIM[fam] * (2 if cfg.performance.save_precision.value == "float" else 1) * 2**20
+    width = _LAYER_WIDTH[fam]
+    if n.type is NetworkType.lokr:
+        factor = n.factor if n.factor > 0 else max(int(math.sqrt(width)), 1)
+        side = width / factor
+        if n.dim >= side / 2:
+            size = per_dim * (width / 2) / factor**2  # sum(out*in)/factor^2, from sum(in+out) = per_dim/2
+        else:
+            size = per_dim * n.dim / factor
+    elif n.type is NetworkType.loha:
+        size = per_dim * n.dim * 2
+    elif n.type is NetworkType.ia3:
+        size = per_dim / 8
+    elif n.type is NetworkType.full:
+        size = per_dim * width / 2
+    else:
+        size = per_dim * n.dim
+    if n.conv_dim:
+        size *= 1.3
+    return size
+
+
 def estimate_output_bytes(cfg: TrainingConfig, images: int, epochs: int) -> int:
     fam = cfg.model.family
-    per_file = _MB_PER_DIM[fam] * cfg.network.dim * (2 if cfg.performance.save_precision.value == "float" else 1) * 2**20
-    if cfg.network.conv_dim:
-        per_file *= 1.3
+    per_file = network_file_bytes(cfg)
     saves = 1
     if cfg.saving.save_every_n_epochs and epochs:
         saves += epochs // cfg.saving.save_every_n_epochs
