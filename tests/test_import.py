@@ -155,7 +155,8 @@ def test_kohya_gui_json(ws):
     assert [p.prompt for p in c.samples.prompts] == ["ohwx cat", "second prompt"]
     assert c.samples.prompts[0].negative == "blurry" and c.samples.prompts[0].cfg == 5.0
     notes = _by_key(r)
-    assert notes["additional_parameters"].status == "unmapped"
+    # kohya_ss appends them to the command line: read as options; --foo is not one
+    assert notes["additional_parameters"].status == "converted" and notes["foo"].status == "unmapped"
     assert notes["totally_unknown_gui_key"].status == "unmapped"
     assert notes["wandb_api_key"].status == "ignored" and "secret" not in json.dumps(c.to_data())
     assert notes["use_cp"].status == "converted" and "use_cp=True" in c.network.extra_args
