@@ -178,7 +178,26 @@ class Builder:
         self.notes.append(ImportNote(key, short(value), status, message, target))
 
     def noted(self, key: str) -> bool:
-        return any(n.key == key for n in self.notes)
+        return any(n.key == key or n.key.startswith(key + " ") for n in self.notes)
+
+    def account_for(self, source: dict[str, Any], renamed: dict[str, str] | None = None) -> None:
+        """Every key of ``source`` gets a line: those no step noted are either off/empty (one
+        summary line listing them all) or were read under another name (said so)."""
+        renamed = renamed or {}
+        off: list[str] = []
+        for key, value in source.items():
+            if self.noted(key):
+                continue
+            if key in renamed and self.noted(renamed[key]):
+                self.note(key, value, "converted", f"passed to sd-scripts as {renamed[key]} (see that line)")
+            elif empty(value) or value == "full":
+                off.append(key)
+            else:
+                self.note(key, value, "converted", "read by the step-count, learning-rate or network decision above")
+        if off:
+            self.notes.append(ImportNote(f"{len(off)} more keys", ", ".join(off), "ignored",
+                                         "off or empty in the file, so nothing is passed for them and sd-scripts "
+                                         "uses its default"))
 
     def set(self, key: str, value: Any, target: str, *, quiet: bool = False, why: str = "") -> bool:
         """Set ``target`` ("group.field"); a note says where it went (``why`` = it was changed)."""

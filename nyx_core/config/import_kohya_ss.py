@@ -472,8 +472,7 @@ _HANDLED = {"LoRA_type", "epoch", "max_resolution", "lr_warmup", "optimizer", "n
 
 
 def _leftovers(b: Builder, data: dict[str, Any]) -> None:
-    """GUI-only keys: a reason for each one that is set, one summary line for the ones that are off."""
-    off = []
+    """GUI-only keys: a reason for each one that is set (the ones that are off are summarised)."""
     for key in sorted(GUI_ONLY & set(data)):
         if b.noted(key):
             continue
@@ -483,13 +482,10 @@ def _leftovers(b: Builder, data: dict[str, Any]) -> None:
         elif key in _HANDLED:
             continue
         elif empty(value) or value == "full":
-            off.append(key)
+            continue  # summarised by Builder.account_for
         else:
             b.note(key, value, "ignored", "a kohya_ss GUI setting (launcher, layout or another network type's "
                    "option) with no effect on what sd-scripts trains here")
-    if off:
-        b.note(f"{len(off)} GUI keys", ", ".join(off), "ignored", "off or empty in the file, so kohya_ss passes "
-               "nothing for them")
 
 
 def parse_gui_json(json_text: str) -> dict[str, Any]:
@@ -502,5 +498,17 @@ def parse_gui_json(json_text: str) -> dict[str, Any]:
         raise ConfigError("the kohya_ss config must be a JSON object")
     return data
 
+
+#: GUI keys kohya_ss passes under an sd-scripts name.
+RENAMED = {"max_resolution": "resolution", "optimizer": "optimizer_type", "xformers": "xformers",
+           "lr_warmup": "lr_warmup_steps", "use_wandb": "log_with", "sdxl_cache_text_encoder_outputs":
+           "cache_text_encoder_outputs", "flux1_cache_text_encoder_outputs": "cache_text_encoder_outputs",
+           "sd3_cache_text_encoder_outputs": "cache_text_encoder_outputs",
+           "flux1_cache_text_encoder_outputs_to_disk": "cache_text_encoder_outputs_to_disk",
+           "sd3_cache_text_encoder_outputs_to_disk": "cache_text_encoder_outputs_to_disk",
+           "sdxl_no_half_vae": "no_half_vae", "lora_network_weights": "network_weights", "epoch": "max_train_epochs",
+           "conv_dim": "network_args conv_dim", "conv_alpha": "network_args conv_alpha",
+           "factor": "network_args factor", "rank_dropout": "network_args rank_dropout",
+           "module_dropout": "network_args module_dropout", "dora_wd": "network_module"}
 
 __all__ = ["gui_family", "gui_kind", "gui_to_args", "kv_list", "parse_gui_json"]

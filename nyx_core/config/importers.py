@@ -23,7 +23,7 @@ from nyx_core.config.import_args import (
     set_resolution,
 )
 from nyx_core.config.import_core import Builder, ImportNote, ImportResult, import_base
-from nyx_core.config.import_kohya_ss import gui_family, gui_to_args, parse_gui_json
+from nyx_core.config.import_kohya_ss import RENAMED, gui_family, gui_to_args, parse_gui_json
 from nyx_core.config.model import ConfigError
 from nyx_core.errors import PathError
 from nyx_core.kohya import catalog
@@ -101,7 +101,9 @@ def import_sd_scripts(ws: Workspace, config_text: str, dataset_text: str | None 
                    "dataset file not readable in the workspace; pass it with --dataset-config")
     if dataset_text is not None:
         _apply_dataset_toml(b, ws, _parse_toml(dataset_text, "dataset config"))
-    return _finish(b, "sd-scripts")
+    result = _finish(b, "sd-scripts")
+    b.account_for(args)
+    return result
 
 
 def import_kohya_gui(ws: Workspace, json_text: str, *, name: str, family: Family | str | None = None) -> ImportResult:
@@ -110,7 +112,9 @@ def import_kohya_gui(ws: Workspace, json_text: str, *, name: str, family: Family
     b = Builder(import_base(name, fam))
     args = gui_to_args(data, b, ws)
     apply_args(b, args, ws, script=catalog.script_for(fam))
-    return _finish(b, "kohya_ss")
+    result = _finish(b, "kohya_ss")
+    b.account_for(data, RENAMED)
+    return result
 
 
 def import_file(ws: Workspace, path: Path, *, name: str, dataset_config: Path | None = None,
