@@ -9,7 +9,7 @@ from nyx_core.config import validate
 from nyx_core.config.io import dumps_config
 from nyx_core.config.model import GROUPS, TrainingConfig, config_from_data
 from nyx_core.config.presets import apply_preset, list_presets
-from nyx_core.config.validate import check_text, estimate_output_bytes
+from nyx_core.config.validate import estimate_output_bytes
 from nyx_core.kohya.render import render
 from nyx_core.settings import Settings
 from nyx_core.config.model import ConfigError
@@ -109,6 +109,8 @@ def test_inf_in_an_extra_option_is_refused(ws):
 
 
 def test_schema_and_preflight_problems_are_listed_together_with_labels(ws):
+    from nyx_core.config.validate import check_text
+
     cfg = ready_config(ws)
     text = dumps_config(cfg).replace("batch_size = 1", 'batch_size = "two"')
     text = text.replace("[network]", "[network]\nconv_dimm = 4")
