@@ -168,10 +168,10 @@ def _check_model(cfg: TrainingConfig, ws: Workspace, out: _Collector) -> None:
             guess = guess_family(ref.path)
             if guess == "lora":
                 out.error("model.base_model", f"{ref.path.name} is a LoRA, not a base model; pick a full checkpoint "
-                          "(to continue a LoRA, set model.network_weights)")
+                          "(to continue a LoRA, set Model › Continue from LoRA)")
             elif guess is not None and guess is not fam:
                 out.error("model.base_model", f"{ref.path.name} looks like a {guess.value} model but the family is "
-                          f"{fam.value}; change model.family or pick a {fam.value} checkpoint")
+                          f"{fam.value}; change Model › Model family or pick a {fam.value} checkpoint")
     for name, what in catalog.REQUIRED_ENCODERS[fam]:
         value = getattr(m, name).strip()
         if not value:
