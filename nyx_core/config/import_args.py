@@ -24,7 +24,7 @@ from nyx_core.config.import_core import (
 )
 from nyx_core.config.model import SamplePrompt
 from nyx_core.errors import PathError
-from nyx_core.kohya import catalog
+from nyx_core.kohya import catalog, paths
 from nyx_core.workspace import Workspace
 
 # One mapping for sd-scripts names: dest -> (field, converter) ---------------------------------
@@ -163,7 +163,7 @@ def apply_args(b: Builder, args: dict[str, Any], ws: Workspace, *, script: str) 
     handled |= _noise(b, args)
     handled |= _attention_and_logging(b, args)
     handled |= _paths(b, args, ws)
-    _rest(b, {k: v for k, v in args.items() if k not in handled}, known, script)
+    _rest(b, {k: v for k, v in args.items() if k not in handled}, known, script, ws)
 
 
 def _duration(b: Builder, args: dict[str, Any]) -> set[str]:
@@ -406,7 +406,7 @@ def _paths(b: Builder, args: dict[str, Any], ws: Workspace) -> set[str]:
     return {*PATHS, "output_dir", "train_data_dir", "sample_prompts"}
 
 
-def _rest(b: Builder, args: dict[str, Any], known: dict[str, Any], script: str) -> None:
+def _rest(b: Builder, args: dict[str, Any], known: dict[str, Any], script: str, ws: Workspace) -> None:
     """Simple fields, then real options kept as extra, then the rest with the reason."""
     for key, value in args.items():
         if key in SIMPLE:
@@ -425,6 +425,11 @@ def _rest(b: Builder, args: dict[str, Any], known: dict[str, Any], script: str) 
             problem = catalog.value_problem(known[key], value)
             if problem:
                 b.note(key, value, "unmapped", f"{problem}; sd-scripts would refuse it")
+                continue
+            escapes = paths.option_problems(ws, {key: value}, script)
+            if escapes:
+                # Never carried over: pre-flight would refuse it anyway (see kohya/paths.py).
+                b.note(key, value, "unmapped", escapes[0][1])
                 continue
             b.extra[key] = value
             b.note(key, value, "extra", f"Advanced › Extra sd-scripts options, for {script}")

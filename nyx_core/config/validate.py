@@ -136,6 +136,7 @@ def validate(cfg: TrainingConfig, ws: Workspace, settings=None) -> list[Problem]
     _check_combos(cfg, out)
     _check_samples(cfg, out)
     _check_extra(cfg, out)
+    _check_paths(cfg, ws, out)
     _check_outputs(cfg, ws, out)
     if settings is not None:
         found, why = settings.sd_scripts_status()
@@ -516,6 +517,14 @@ def _check_start_refusals(cfg: TrainingConfig, out: _Collector) -> None:
                                               for e in cfg.network.extra_args):
         out.error("performance.cache_text_encoder_outputs", "T5-XXL is trained (train_t5xxl=True), so its "
                   "outputs cannot be cached (sd-scripts refuses it); turn caching off")
+
+
+def _check_paths(cfg: TrainingConfig, ws: Workspace, out: _Collector) -> None:
+    """Every path-typed sd-scripts option in ``advanced.extra`` stays in the workspace."""
+    from nyx_core.kohya import paths
+
+    for key, why in paths.option_problems(ws, cfg.advanced.extra, catalog.script_for(cfg.model.family)):
+        out.error("advanced.extra", f"{key}: {why}")
 
 
 # Disk space --------------------------------------------------------------------------------
