@@ -469,7 +469,7 @@ def _check_samples(cfg: TrainingConfig, out: _Collector) -> None:
 
 
 def _check_extra(cfg: TrainingConfig, out: _Collector) -> None:
-    for problem in catalog.extra_problems(cfg.advanced.extra, cfg.model.family):
+    for problem in catalog.extra_problems(cfg.advanced.extra, cfg.model.family, cfg.model):
         out.error("advanced.extra", problem)
     _check_start_refusals(cfg, out)
 

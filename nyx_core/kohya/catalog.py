@@ -287,17 +287,26 @@ DATASET_ARGS = frozenset({
 })
 
 
-def extra_problems(extra: dict[str, Any], family: Family | str) -> list[str]:
+#: Model files Nyx writes only when their field is set: with the field empty an extra may give one
+#: (e.g. a Hub id for the VAE).
+OPTIONAL_MODEL_ARGS = {"vae": "vae", "clip_l": "clip_l", "clip_g": "clip_g", "t5xxl": "t5xxl", "ae": "ae",
+                       "network_weights": "network_weights", "resume": "resume_state"}
+
+
+def extra_problems(extra: dict[str, Any], family: Family | str, model: Any = None) -> list[str]:
     """Why entries of ``advanced.extra`` would not reach sd-scripts as meant: not an option of the
-    script, the wrong type, or an option Nyx already writes from a field (which would override it)."""
+    script, the wrong type, or an option Nyx already writes from a field (which would override it).
+    ``model`` (the config's model group) frees the model-file options whose field is empty."""
     script = script_for(family)
     known = script_args(script)
+    free = {arg for arg, field in OPTIONAL_MODEL_ARGS.items()
+            if model is not None and not str(getattr(model, field, "") or "").strip()}
     out = []
     for key, value in extra.items():
         spec = known.get(key)
         if spec is None:
             out.append(f"{key!r} is not an option of {script}; check its spelling or remove it")
-        elif key in NYX_ARGS:
+        elif key in NYX_ARGS and key not in free:
             out.append(f"{key!r} is set by Nyx from a config field; change it there (an extra may not override it)")
         elif key in DATASET_ARGS:
             out.append(f"{key!r} is a dataset option: Nyx writes it in the dataset file, where it wins; set it on "

@@ -465,7 +465,7 @@ def training_args(
         "logging_arguments": logging,
     }
     if a.extra:
-        problem = catalog.extra_problems(a.extra, fam)
+        problem = catalog.extra_problems(a.extra, fam, cfg.model)
         if problem:
             raise ConfigError(f"advanced.extra: {problem[0]}")
         tables["extra_arguments"] = paths.confine_args(ws, dict(a.extra), catalog.script_for(fam))
