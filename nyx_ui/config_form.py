@@ -98,10 +98,14 @@ def _optional_number(path: str, value: Any, kind: type, errors: FormErrors) -> A
         return value
 
 
-def field_widget(path: str, value: Any, ann: Any, errors: FormErrors, *, ws: Workspace) -> Any:
+def field_widget(path: str, value: Any, ann: Any, errors: FormErrors, *, ws: Workspace, family=None) -> Any:
     group, name = path.split(".", 1)
     ann, optional = _unwrap_optional(ann)
     if group == "model" and name in MODEL_PATH_FIELDS:
+        if family is not None:
+            from nyx_ui.models_view import model_picker  # offers only what fits the family, says why
+
+            return model_picker(ws, name, family, value or "", label(path), key(path))
         options = [""] + model_files(ws)
         if value and value not in options:
             options.append(value)
@@ -137,7 +141,7 @@ def generic_fields(group: str, data: dict[str, Any], family, errors: FormErrors,
     for i, name in enumerate(names):
         with cols[i % columns]:
             out[name] = field_widget(f"{group}.{name}", data.get(name), model_cls.model_fields[name].annotation,
-                                     errors, ws=ws)
+                                     errors, ws=ws, family=family)
     return out
 
 
