@@ -55,6 +55,49 @@ def active_and_queue(jm: JobManager, active, queued) -> None:
                       on_click=jm.remove_from_queue, args=(j.id,))
 
 
+def reconcile_offer(jm: JobManager, jobs) -> None:
+    """Reads never record a lost run nor start queued work: this button does (explicitly)."""
+    unrecorded = [j for j in jobs if j.unrecorded]
+    free_queue = bool(jm.queued()) and not any(j.state.active for j in jobs)
+    if not unrecorded and not free_queue:
+        return
+    what = []
+    if unrecorded:
+        what.append(f"{len(unrecorded)} run(s) lost their runner (" + ", ".join(j.name for j in unrecorded[:3]) + ")")
+    if free_queue:
+        what.append("queued runs wait with the GPU free")
+    box = st.container(border=True)
+    box.warning("; ".join(what) + ". **Reconcile** records lost runs, ends any training program they "
+                "left behind, and starts the next queued run.")
+
+    def go() -> None:
+        lost, started = jm.reconcile()
+        st.session_state["mon_reconciled"] = f"Recorded {len(lost)} lost run(s), started {len(started)}."
+
+    box.button("Reconcile", key="mon_reconcile", icon=":material/sync:", on_click=go)
+    if st.session_state.get("mon_reconciled"):
+        box.caption(st.session_state.pop("mon_reconciled"))
+
+
+def _states_signature(jobs) -> tuple:
+    return tuple((j.id, j.state.value) for j in jobs)
+
+
+def watch_states(jm: JobManager, jobs) -> None:
+    """While any job is active or queued, check every 2 s whether a job changed state (ended,
+    started, was queued) and then redraw the page, so the selector, the queue and the history
+    say what is true (only the selected run's panel refreshes on its own)."""
+    if not any(j.state.active or j.state.value == "queued" for j in jobs):
+        return
+    seen = _states_signature(jobs)
+
+    def check() -> None:
+        if _states_signature(jm.list()) != seen:
+            st.rerun(scope="app")
+
+    st.fragment(run_every=2)(check)()
+
+
 def pick_job(jobs) -> str | None:
     st.subheader("Runs")
     if not jobs:
@@ -92,10 +135,15 @@ def _state_for(job_id: str) -> ProgressState:
 
 def run_view(jm: JobManager, job_id: str) -> None:
     job = jm.get(job_id)
+    if job.damage:
+        st.markdown(f"### {job.name}")
+        st.error(f"This job's files are damaged: {job.damage}. Nyx cannot show, stop or restart it; "
+                 f"its folder is `{_in_workspace(job.dir)}` (inspect or delete it on the Files page).")
+        return
     live = job.state.active or job.state.value == "queued"
-    # Only active runs poll; a finished run's view is drawn once.
+    # Only active runs poll; a finished run's view is drawn once. The output list is part of
+    # the live panel, so files saved during the run appear as they are written.
     st.fragment(run_every=2 if live else None)(_live_panel)(jm, job_id)
-    _outputs(job)
 
 
 def _live_panel(jm: JobManager, job_id: str) -> None:
@@ -145,7 +193,13 @@ def _live_panel(jm: JobManager, job_id: str) -> None:
     st.caption(f"{len(state.loss_values) or len(state.avr_values)} points · {state.events} events read",
                help="per-step loss and learning rate come from sd-scripts' TensorBoard logs")
 
+    if state.notify and not state.notify.get("ok"):
+        st.warning(f"The end-of-run webhook failed: {state.notify.get('message')}")
+    if state.bad_events:
+        st.warning(f"{state.bad_events} damaged progress line(s) skipped ({state.bad_event}); "
+                   "the rest of the run is shown.")
     _samples(state)
+    _outputs(job)
     _log_tail(job)
 
 
@@ -196,7 +250,8 @@ def _stop_controls(jm: JobManager, job, state: ProgressState) -> None:
     pending = st.session_state.get(key)
     if pending is None:
         c1, c2 = st.columns(2)
-        c1.button("Stop", key=f"mon_stop_{job.id}", type="primary", on_click=ask, args=("now",))
+        # secondary on purpose: stopping loses work, it must not be the loudest thing on the page
+        c1.button("Stop", key=f"mon_stop_{job.id}", type="secondary", on_click=ask, args=("now",))
         c2.button("Save and stop", key=f"mon_savestop_{job.id}", help=SAVE_STOP_HELP, on_click=ask, args=("save",))
         return
     if pending == "now":
@@ -280,4 +335,3 @@ def _outputs(job) -> None:
             st.download_button(f"{p.name} ({human_size(p.stat().st_size)})", data=lambda p=p: p.read_bytes(),
                                icon=":material/download:",
                                file_name=p.name, mime="application/octet-stream", key=f"mon_dl_{job.id}_{p.name}")
-        st.caption("Metadata, resizing and uploading are on the Files page.")

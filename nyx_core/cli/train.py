@@ -4,6 +4,9 @@
     nyx train ls [--state running] [--json]
     nyx train status ID [--json] [--follow]
     nyx train stop ID [--save] [--no-wait]
+    nyx train reconcile        record runs whose runner died, start what the queue can start
+
+Reads (ls, status) change nothing; see docs/jobs.md "Who starts the next queued run".
 """
 from __future__ import annotations
 
@@ -42,6 +45,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     sp.add_argument("--no-wait", action="store_true", help="return at once instead of waiting for the end")
     sp.set_defaults(func=_stop)
 
+    rc = tsub.add_parser("reconcile", help="record runs whose runner died (lost) and start the queued runs "
+                                           "whose GPUs are free (reads never do this)")
+    rc.set_defaults(func=_reconcile)
+
 
 def _manager(args):
     from nyx_core.jobs import JobManager
@@ -74,16 +81,38 @@ def _ls(args) -> int:
         return 0
     queue = [j.id for j in jm.queued()]
     for j in jobs:
+        if j.damage:
+            print(f"{j.id}\tdamaged\t-\t-\t{j.damage}")
+            continue
         st = jm.progress(j.id)
         prog = f"{st.step}/{st.total}" if st.total else "-"
         pos = f" (queue #{queue.index(j.id) + 1})" if j.id in queue else ""
-        print(f"{j.id}\t{j.state.value}{pos}\t{prog}\t{_dur(j.status.duration_s)}")
+        note = "\tnot recorded yet: run `nyx train reconcile`" if j.unrecorded else ""
+        print(f"{j.id}\t{j.state.value}{pos}\t{prog}\t{_dur(j.status.duration_s)}{note}")
+    return 0
+
+
+def _reconcile(args) -> int:
+    jm = _manager(args)
+    lost, started = jm.reconcile()
+    for j in lost:
+        print(f"{j.id}\t{j.state.value}\t{j.status.reason or ''}")
+    for j in started:
+        print(f"{j.id}\tstarted")
+    if not lost and not started:
+        print("nothing to do")
     return 0
 
 
 def _status(args) -> int:
     jm = _manager(args)
     job = jm.get(args.id)
+    if job.damage:
+        if args.json:
+            print_json(job.summary())
+        else:
+            print(f"{job.id}\tdamaged: {job.damage}")
+        return 1
     if args.follow:
         job = _follow(jm, job.id)
     st = jm.progress(job.id)
@@ -93,7 +122,7 @@ def _status(args) -> int:
             "phase": st.phase, "step": st.step, "total": st.total, "epoch": st.epoch, "epochs": st.epochs,
             "it_per_s": st.it_per_s, "eta_s": st.eta_s, "avr_loss": st.avr_loss,
             "last_loss": st.loss_values[-1] if st.loss_values else None, "checkpoints": st.checkpoints,
-            "samples": len(st.samples),
+            "samples": len(st.samples), "damaged_events": st.bad_events,
         }
         out["error_lines"] = job.status.error_lines
         print_json(out)
@@ -106,6 +135,10 @@ def _status(args) -> int:
         print(f"  | {line}")
     if st.checkpoints:
         print(f"last checkpoint: {st.checkpoints[-1]}")
+    if st.bad_events:
+        print(f"warning: {st.bad_events} damaged progress line(s) skipped ({st.bad_event})")
+    if st.notify and not st.notify["ok"]:
+        print(f"webhook failed: {st.notify['message']}")
     return 0
 
 

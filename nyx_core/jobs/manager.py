@@ -29,25 +29,34 @@ class JobManager:
         self.settings = settings if settings is not None else Settings.load(ws.root)
         self.store = JobStore(ws.jobs)
 
-    # Reading (every read reconciles) ------------------------------------------------------
+    # Reading (pure: nothing is written, started or killed) ---------------------------------
     def list(self, state: str | None = None) -> list[Job]:
-        """Every job, newest first, each reconciled with its processes."""
-        jobs = [self.store.reconcile(j) for j in self.store.list()]
-        if any(j.state == JobState.QUEUED for j in jobs):
-            # something waits: start it if its GPUs are free (e.g. the runner that should have
-            # started it died)
-            if self.store.start_next():
-                jobs = [self.store.reconcile(j) for j in self.store.list()]
+        """Every job, newest first, as it really is: a job whose runner is gone shows ``lost``
+        (``job.unrecorded`` says why) but is only recorded by ``reconcile``. Damaged job folders
+        are included with state ``damaged`` (``job.damage`` says why)."""
+        jobs = [self.store.observe(j) for j in self.store.list()]
         if state:
             jobs = [j for j in jobs if j.state.value == state]
         return jobs
 
     def get(self, job_id: str) -> Job:
-        return self.store.reconcile(self.store.load(job_id))
+        return self.store.observe(self.store.load(job_id))
 
     def active(self) -> Job | None:
         act = self.store.active()
         return act[0] if act else None
+
+    # Explicit actions that record reality ----------------------------------------------------
+    def reconcile(self) -> tuple[list[Job], list[Job]]:
+        """Record every lost job (its runner died: kill -9, OOM killer, reboot), end a training
+        program its runner left behind, then start the queued jobs whose GPUs are free.
+
+        Who starts the next queued run: the runner of the run that ends (normally). When a
+        runner dies instead, nothing starts until an explicit action calls this: the Monitor's
+        *Reconcile* button, `nyx train reconcile`, or starting/stopping any run (reads never do).
+        Returns (jobs recorded lost, jobs started)."""
+        lost = self.store.reconcile_all()
+        return lost, self.store.start_next()
 
     def queued(self) -> list[Job]:
         """Queued jobs in the order they will start."""
@@ -69,7 +78,7 @@ class JobManager:
         """Create a job for any program (generic spec), queue it, and start it if the GPU is free."""
         job = self.store.create(name, spec, job_dir=job_dir)
         self.store.queue.push(job.id)
-        self.store.start_next()
+        self.reconcile()  # an action: a dead run must not hold the GPUs this job waits for
         return self.get(job.id)
 
     def start_training(self, cfg, name: str | None = None) -> Job:
@@ -116,7 +125,9 @@ class JobManager:
     def stop(self, job_id: str, save: bool = False) -> Job:
         """Stop a run: ``save=False`` now (SIGINT, SIGTERM, SIGKILL to its process group), or
         ``save=True`` right after the next checkpoint sd-scripts saves. A queued job is dequeued."""
-        job = self.get(job_id)
+        job = self.store.reconcile(self.store.load(job_id))
+        if job.damage:
+            raise NyxError(f"job {job.id} is damaged ({job.damage}); it cannot be stopped from Nyx")
         if job.state == JobState.QUEUED:
             self.remove_from_queue(job.id)
             return self.get(job.id)
@@ -141,16 +152,19 @@ class JobManager:
         job = self.store.load(job_id)
         with self.store.queue.locked():
             removed = self.store.queue.remove(job.id, lock=False)
+            if job.damage:
+                return removed
 
             def drop(s: JobStatus) -> None:
                 if s.state == JobState.QUEUED:
                     s.state = JobState.STOPPED
                     s.ended_at = time.time()
                     s.reason = "removed from the queue before it started"
+                    # under the status lock, by whoever made the change: exactly one end event
+                    append_event(job.dir, event("end", state="stopped", exit_code=None, duration_s=0,
+                                                reason=s.reason))
 
-            st = update_status(job.dir, drop)
-        if st.state == JobState.STOPPED and st.reason and "queue" in st.reason:
-            append_event(job.dir, event("end", state="stopped", exit_code=None, duration_s=0, reason=st.reason))
+            update_status(job.dir, drop)
         return removed
 
     def move_in_queue(self, job_id: str, delta: int) -> list[str]:
@@ -161,7 +175,7 @@ class JobManager:
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             job = self.get(job_id)
-            if job.state.final or (deadline is not None and time.monotonic() >= deadline):
+            if job.state.final or job.damage or (deadline is not None and time.monotonic() >= deadline):
                 return job
             time.sleep(poll)
 
