@@ -7,6 +7,7 @@ from pathlib import Path
 import streamlit as st
 
 from nyx_core import system
+from nyx_core.errors import NyxError
 from nyx_core.fsutil import human_size
 from nyx_core.jobs import JobManager, ProgressState
 from nyx_core.jobs.store import tail_lines
@@ -144,6 +145,7 @@ def run_view(jm: JobManager, job_id: str) -> None:
     # Only active runs poll; a finished run's view is drawn once. The output list is part of
     # the live panel, so files saved during the run appear as they are written.
     st.fragment(run_every=2 if live else None)(_live_panel)(jm, job_id)
+    run_actions(jm, job)
 
 
 def _live_panel(jm: JobManager, job_id: str) -> None:
@@ -320,18 +322,73 @@ def _log_tail(job) -> None:
 
 
 def _outputs(job) -> None:
-    if job.status.started_at is None:  # queued: the folder holds only earlier runs' files
+    from nyx_core.jobs.outputs import run_files
+
+    files = run_files(job)  # the one listing the CLI and notebooks use too
+    if not files.loras and not files.states:
         return
-    name = Path(job.spec.expected_output).stem if job.spec.expected_output else None
-    files = md.output_files(job.output_dir, name, since=job.status.started_at,
-                            until=None if job.state.active else job.status.ended_at)
-    if not files:
-        if not job.state.active and md.output_files(job.output_dir, name):
-            st.caption(f"This run's LoRA files were replaced by another run of the same config "
-                       f"(same output folder `{_in_workspace(job.output_dir)}`).")
-        return
-    with st.expander(f"Output files ({len(files)})", expanded=job.state.value == "completed"):
-        for p in files:
-            st.download_button(f"{p.name} ({human_size(p.stat().st_size)})", data=lambda p=p: p.read_bytes(),
-                               icon=":material/download:",
+    where = f" in `{_in_workspace(files.folder)}`" if files.folder else ""
+    with st.expander(f"Output files ({len(files.loras)}){where}", expanded=job.state.value == "completed"):
+        if files.shared:
+            st.caption("An older run: its config's runs shared one folder, so these are the files written "
+                       "while it ran.")
+        for p in files.loras:
+            try:
+                size = human_size(p.stat().st_size)
+            except OSError:
+                continue  # removed meanwhile (save_last_n_epochs)
+            st.download_button(f"{p.name} ({size})", data=lambda p=p: p.read_bytes(), icon=":material/download:",
                                file_name=p.name, mime="application/octet-stream", key=f"mon_dl_{job.id}_{p.name}")
+        for p in files.states:
+            st.caption(f"Saved training state `{p.name}`: resumable (below).")
+
+
+def run_actions(jm: JobManager, job) -> None:
+    """Resume from a saved state, re-run, clone to a new config: each a new run (or file); the run
+    shown is never changed. Starting a config that is already queued or running asks first."""
+    from nyx_core.jobs.manager import AlreadyActive
+    from nyx_core.jobs.outputs import run_files
+
+    if job.spec.kind != "train" or job.damage or not (job.dir / "job.toml").is_file():
+        return
+    key = f"mon_act_{job.id}"
+    states = run_files(job).states if job.state.final else []
+    row = st.container(horizontal=True, gap="small")
+    if states:
+        if row.button("Resume from this state", key=f"mon_resume_{job.id}", icon=":material/resume:",
+                      help=f"a new run of the same config that continues from `{states[0].name}`"):
+            st.session_state[key] = ("resume", False)
+    if job.state.final and row.button("Re-run", key=f"mon_rerun_{job.id}", icon=":material/replay:",
+                                      help="a new run of the config this run was started with"):
+        st.session_state[key] = ("rerun", False)
+    with row.popover("Clone to new config", icon=":material/content_copy:"):
+        new = st.text_input("New config name", key=f"mon_clone_name_{job.id}", value=f"{job.name}-copy")
+        if st.button("Save as new config", key=f"mon_clone_{job.id}"):
+            try:
+                dest = jm.clone_config(job.id, new)
+                st.success(f"Saved `{jm.ws.relative(dest)}`: open it on the Training page.")
+            except NyxError as exc:
+                st.error(str(exc))
+    pending = st.session_state.get(key)
+    if not pending:
+        return
+    what, again = pending
+    try:
+        new_job = jm.resume(job.id, again=again) if what == "resume" else jm.rerun(job.id, again=again)
+    except AlreadyActive as exc:
+        st.warning(str(exc).replace(" (CLI: --again)", ""))
+        c1, c2 = st.columns(2)
+        if c1.button("Start another run", key=f"mon_again_{job.id}"):
+            st.session_state[key] = (what, True)
+            st.rerun()
+        if c2.button("Cancel", key=f"mon_again_no_{job.id}"):
+            st.session_state.pop(key, None)
+            st.rerun()
+        return
+    except NyxError as exc:
+        st.session_state.pop(key, None)
+        st.error(str(exc))
+        return
+    st.session_state.pop(key, None)
+    st.session_state["monitor_job_id"] = new_job.id
+    st.rerun()

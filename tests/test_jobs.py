@@ -304,7 +304,7 @@ def test_start_training_renders_and_runs(ws, tmp_path, monkeypatch):
     assert (job.dir / "job.toml").is_file()
     job = jm.wait(job.id, 60)
     assert job.state == JobState.COMPLETED, (job.status.reason, job.status.error_lines)
-    assert job.expected_output.is_file() and job.expected_output.parent == ws.outputs / "first lora"
+    assert job.expected_output.is_file() and job.expected_output.parent == ws.outputs / "first lora" / job.id
     link = job.dir / "output"
     assert link.is_symlink() and not os.readlink(link).startswith("/")
     assert ws.resolve(f"jobs/{job.id}/output/first_lora.safetensors", must_exist=True) == job.expected_output
