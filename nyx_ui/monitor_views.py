@@ -200,7 +200,7 @@ def _live_panel(jm: JobManager, job_id: str) -> None:
     if state.bad_events:
         st.warning(f"{state.bad_events} damaged progress line(s) skipped ({state.bad_event}); "
                    "the rest of the run is shown.")
-    _samples(state)
+    _samples(job, state)
     _outputs(job)
     _log_tail(job)
 
@@ -298,19 +298,44 @@ def _sample_image(path: str) -> str:
         return path
 
 
-def _samples(state: ProgressState) -> None:
+@st.dialog("Sample", width="large")
+def _enlarge(path: str, label: str) -> None:
+    st.image(path, caption=label)
+
+
+def _samples(job, state: ProgressState) -> None:
     rows, prompts, cells = md.sample_grid(state.samples)
     if not rows:
         return
-    st.markdown("**Samples** (rows: epoch, columns: prompt)")
-    for r in rows:
-        cols = st.columns(len(prompts))
-        for c, p in zip(cols, prompts):
-            path = cells.get((r, p))
-            if path and Path(path).is_file():
-                c.image(_sample_image(path), caption=f"e{r} · p{p}")
-            else:
-                c.caption(f"e{r} · p{p} …")
+    texts = md.prompt_texts(_read_text(job.render_dir / "sample_prompts.txt"))
+    show_all = len(rows) <= 8 or st.toggle(f"Show all {len(rows)} rows", key=f"mon_allsamples_{job.id}")
+    shown = rows if show_all else rows[-8:]
+    st.markdown(f"**Samples** ({len(state.samples)}; rows: {'epoch' if state.samples[0].get('epoch') else 'step'}, "
+                "newest first; columns: prompt)")
+    width = min(len(prompts), 4)  # wraps: more prompts than that continue on the next line
+    for r in reversed(shown):
+        row_label = md.sample_row_label(state.samples, r)
+        st.caption(row_label)
+        for start in range(0, len(prompts), width):
+            cols = st.columns(width)
+            for c, p in zip(cols, prompts[start:start + width]):
+                path = cells.get((r, p))
+                prompt = texts[p] if p < len(texts) else f"prompt {p}"
+                label = f"{row_label} · #{p}: {prompt}"
+                if path and Path(path).is_file():
+                    c.image(_sample_image(path), caption=label[:80] + ("…" if len(label) > 80 else ""))
+                    if c.button("Enlarge", key=f"mon_big_{job.id}_{r}_{p}", icon=":material/open_in_full:",
+                                type="tertiary"):
+                        _enlarge(path, label)
+                else:
+                    c.caption(f"{label} …")
+
+
+def _read_text(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
 
 
 def _log_tail(job) -> None:

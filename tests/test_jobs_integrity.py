@@ -5,8 +5,6 @@ from __future__ import annotations
 import http.server
 import json
 import multiprocessing
-import os
-import signal
 import subprocess
 import sys
 import threading
@@ -20,7 +18,7 @@ from nyx_core.jobs import JobManager, JobSpec, JobState
 from nyx_core.jobs import control
 from nyx_core.jobs.store import JobStore, read_status, update_status
 from nyx_core.settings import Settings
-from tests.test_jobs import events, synth_spec, wait_for
+from tests.test_jobs import events, synth_spec
 
 pytestmark = pytest.mark.timeout(90)
 REPO = Path(__file__).resolve().parents[1]

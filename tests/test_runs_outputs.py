@@ -110,8 +110,6 @@ def test_resume_rerun_and_clone(setup, ws, capsys):
 
 
 def test_monitor_lists_the_runs_files_and_resumes_from_its_state(setup, ws):
-    from streamlit.testing.v1 import AppTest
-
     from tests.test_page_monitor import page, texts
 
     jm = setup
