@@ -164,9 +164,9 @@ def advice(reason: str | None, error_lines: list[str]) -> list[str]:
         tips.append("A file was not found: check the base model and dataset paths on the Training page.")
     if "duplicated lora name" in text:
         tips.append("LyCORIS 4.x fails on SD1.5 with its default preset: install lycoris-lora 3.4.0.")
-    if "runner process" in text and "disappeared" in text:
-        tips.append("The job's runner was killed (machine restart or kill). Start the run again; "
-                    "resume from the last checkpoint with `network_weights` if one was saved.")
+    if ("runner process" in text and "disappeared" in text) or "machine restarted" in text:
+        tips.append("The job's runner was killed (machine restart or kill). Re-run it, or Resume from this "
+                    "state if the run saved one (turn on 'save state' to make runs resumable).")
     if "cuda" in text and "out of memory" not in text:
         tips.append("A CUDA error: check the GPU panel and `nvidia-smi`; another process may hold the GPU.")
     if not tips:
