@@ -146,6 +146,9 @@ def run_view(jm: JobManager, job_id: str) -> None:
     # the live panel, so files saved during the run appear as they are written.
     st.fragment(run_every=2 if live else None)(_live_panel)(jm, job_id)
     run_actions(jm, job)
+    from nyx_ui.models_view import publish_button
+
+    publish_button(jm.ws, job)  # the run's own output folder: exactly this run's files
 
 
 def _live_panel(jm: JobManager, job_id: str) -> None:
