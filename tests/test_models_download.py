@@ -334,3 +334,15 @@ def test_whole_repo_downloads_skip_duplicate_weights():
                                        "vae/diffusion_pytorch_model.safetensors"]
     # a folder with only .bin weights keeps them
     assert prune_repo_files(["config.json", "pytorch_model.bin"]) == ["config.json", "pytorch_model.bin"]
+
+
+def test_the_same_file_twice_is_fine_another_file_of_that_name_is_refused(ws, tmp_path):
+    data = _bytes_of(tmp_path, fx.sd_vae(), "vae.safetensors")
+    other = _bytes_of(tmp_path, fx.sd_vae(), "other.safetensors")[:-1] + b"\x01"
+    with FileServer(files={"/a/vae.safetensors": data, "/b/vae.safetensors": other}) as srv:
+        assert run_get(ws, srv.url("/a/vae.safetensors"))[0] == 0
+        rc, events, _ = run_get(ws, srv.url("/a/vae.safetensors"))  # again: nothing changes
+        assert rc == 0 and next(e for e in events if e["type"] == "result")["files"][0]["skipped"]
+        rc, events, _ = run_get(ws, srv.url("/b/vae.safetensors"))
+    assert rc == 1 and _error(events) == "models/vae/vae.safetensors already exists with other content: rename or delete it first"
+    assert (ws.models / "vae" / "vae.safetensors").read_bytes() == data

@@ -33,7 +33,7 @@ def submit_hash(ws, settings=None):
         return None
     jm = JobManager(ws, settings)
     for j in jm.list():
-        if j.spec.kind == "hash" and not j.state.final:
+        if j.spec.kind == "hash" and not j.damage and not j.state.final:
             return j  # one is already on it
     argv, env = task_argv("nyx_core.models.hashjob", "--workspace", str(ws.root))
     return jm.submit(JobSpec(argv=argv, env=env, kind="hash", gpu_set="none"), f"hash {len(todo)} model(s)")
