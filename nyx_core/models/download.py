@@ -540,7 +540,7 @@ def submit_download(ws, source: str, *, kind: str | None = None, file: str | Non
     src = parse(source, file=file, revision=revision)
     if kind is not None and kind not in KINDS:
         raise NyxError(f"unknown kind {kind!r} (one of: {', '.join(KINDS)})")
-    args = ["--workspace", str(ws.root), "--source", source]
+    args = ["--workspace", str(ws.root), "--source", src.text]  # src.text: without a pasted token
     if file:
         args += ["--file", file]
     if revision:
