@@ -129,10 +129,11 @@ def library(ws, jm) -> None:
         for m in items:
             if m.error:
                 st.warning(f"`{m.path}`: {m.error}")
-        todo = missing(ws)
+        todo = missing(ws, items)
         if todo:
             if st.button(f"Compute SHA-256 of {len(todo)} model(s) in the background", key="models_hash",
                          icon=":material/fingerprint:"):
+                _scan_cached.clear()
                 submit_hash(ws, jm.settings)
                 st.rerun()
     pending = unfinished(ws)
