@@ -25,6 +25,7 @@ from nyx_core.config.enums import (
     Scheduler,
     WarmupMode,
 )
+from nyx_core.config.families import spec
 from nyx_core.config.labels import where
 from nyx_core.config.model import ConfigError, TrainingConfig
 from nyx_core.config.paths import ModelRef, safe_resolve
@@ -173,10 +174,10 @@ def _check_model(cfg: TrainingConfig, ws: Workspace, out: _Collector) -> None:
             elif guess is not None and guess is not fam:
                 out.error("model.base_model", f"{ref.path.name} looks like a {guess.value} model but the family is "
                           f"{fam.value}; change Model › Model family or pick a {fam.value} checkpoint")
-    for name, what in catalog.REQUIRED_ENCODERS[fam]:
+    for name, what in spec(fam).encoders:
         value = getattr(m, name).strip()
         if not value:
-            out.error(f"model.{name}", f"{catalog.FAMILY_NAMES[fam]} needs the {what}; choose its file from workspace/models")
+            out.error(f"model.{name}", f"{spec(fam).short} needs the {what}; choose its file from workspace/models")
         else:
             _ref(ws, value, f"model.{name}", out)
     for name in ("vae",):
@@ -267,9 +268,9 @@ def _check_buckets(cfg: TrainingConfig, out: _Collector) -> None:
     resolution (after it rounds them to the step) around the training resolution."""
     d, fam = cfg.dataset, cfg.model.family
     step = d.bucket_reso_steps
-    need = catalog.BUCKET_STEP_MULTIPLE[fam]
+    need = spec(fam).bucket_multiple
     if step % need:
-        out.error("dataset.bucket_reso_steps", f"must be a multiple of {need} for {catalog.FAMILY_NAMES[fam]} "
+        out.error("dataset.bucket_reso_steps", f"must be a multiple of {need} for {spec(fam).short} "
                   f"(sd-scripts refuses {step} at start); use {max(need, step // need * need)}")
     width, height = d.resolution, d.resolution_height or d.resolution
     low = d.min_bucket_reso - d.min_bucket_reso % step
@@ -436,17 +437,16 @@ def _check_combos(cfg: TrainingConfig, out: _Collector) -> None:
     if p.full_bf16 and p.full_fp16:
         out.error("performance.full_fp16", "choose full bf16 or full fp16, not both")
     if p.mixed_precision is MixedPrecision.fp16 and fam in (Family.flux, Family.sd3):
-        out.warn("performance.mixed_precision", f"{catalog.FAMILY_NAMES[fam]} is trained in bf16; fp16 overflows")
+        out.warn("performance.mixed_precision", f"{spec(fam).short} is trained in bf16; fp16 overflows")
     if p.gpu_ids:
         count = len(p.gpu_ids.split(","))
         if count != p.num_gpus:
             out.error("performance.gpu_ids", f"{count} GPU id(s) listed but number of GPUs is {p.num_gpus}; make them match")
     if p.attention is Attention.xformers:
         out.warn("performance.attention", "xformers must be installed in sd-scripts' venv; sdpa needs nothing extra")
-    if p.blocks_to_swap and fam in (Family.flux, Family.sd3):
-        limit = 35 if fam is Family.flux else 36
-        if p.blocks_to_swap > limit:
-            out.error("performance.blocks_to_swap", f"at most {limit} blocks can be swapped for {catalog.FAMILY_NAMES[fam]}")
+    limit = spec(fam).max_blocks_to_swap
+    if p.blocks_to_swap and limit and p.blocks_to_swap > limit:
+        out.error("performance.blocks_to_swap", f"at most {limit} blocks can be swapped for {spec(fam).short}")
     if a.min_timestep is not None and a.max_timestep is not None and a.min_timestep >= a.max_timestep:
         out.error("advanced.min_timestep", "min timestep must be below max timestep")
     if a.zero_terminal_snr and not cfg.model.v_parameterization and catalog.applies("advanced.zero_terminal_snr", fam):
@@ -528,22 +528,14 @@ def _check_paths(cfg: TrainingConfig, ws: Workspace, out: _Collector) -> None:
 
 
 # Disk space --------------------------------------------------------------------------------
-#: Rough LoRA size per unit of rank at fp16/bf16, measured from real files (SD1.5 dim 4 = 4.8 MB).
-_MB_PER_DIM = {Family.sd15: 1.2, Family.sdxl: 5.7, Family.flux: 10.0, Family.sd3: 6.0}
-
-
-#: Typical width of the layers a LoRA targets; LoKr's stored matrices scale with it, not with dim.
-_LAYER_WIDTH = {Family.sd15: 640, Family.sdxl: 1280, Family.flux: 3072, Family.sd3: 1536}
-
-
 def network_file_bytes(cfg: TrainingConfig) -> float:
     """Rough size of one saved network file. A LoRA grows with dim; a LoKr stores two Kronecker
     factors per layer, and with a dim at least half its second factor's side (the "full-rank"
     trick, e.g. dim 100000) that factor is stored whole: its size follows the layer widths and
     the factor, never the dim."""
-    fam, n = cfg.model.family, cfg.network
-    per_dim = _MB_PER_DIM[fam] * (2 if cfg.performance.save_precision.value == "float" else 1) * 2**20
-    width = _LAYER_WIDTH[fam]
+    fam, n = spec(cfg.model.family), cfg.network
+    per_dim = fam.mb_per_dim * (2 if cfg.performance.save_precision.value == "float" else 1) * 2**20
+    width = fam.layer_width
     if n.type is NetworkType.lokr:
         factor = n.factor if n.factor > 0 else max(int(math.sqrt(width)), 1)
         side = width / factor
@@ -577,7 +569,7 @@ def estimate_output_bytes(cfg: TrainingConfig, images: int, epochs: int) -> int:
         total += per_file * 3 * (saves if cfg.saving.save_state else 1)
     if cfg.performance.cache_latents_to_disk:
         side = max(cfg.dataset.resolution, cfg.dataset.resolution_height) // 8
-        channels = 16 if fam in (Family.flux, Family.sd3) else 4
+        channels = spec(fam).latent_channels
         total += images * side * side * channels * 4
     if cfg.performance.cache_text_encoder_outputs_to_disk and fam in (Family.flux, Family.sd3):
         total += images * 4 * 2**20
