@@ -29,8 +29,10 @@ from nyx_core.config.families import spec
 from nyx_core.config.labels import where
 from nyx_core.config.model import ConfigError, TrainingConfig
 from nyx_core.config.paths import ModelRef, safe_resolve
+from nyx_core.config.plan import RunPlan, plan
 from nyx_core.errors import PathError
 from nyx_core.kohya import catalog
+from nyx_core.kohya import netargs
 from nyx_core.workspace import Workspace
 
 Level = Literal["error", "warning"]
@@ -124,21 +126,26 @@ class _Collector:
         self.items.append(Problem("warning", field, message))
 
 
-def validate(cfg: TrainingConfig, ws: Workspace, settings=None) -> list[Problem]:  # noqa: ANN001
-    """All problems of ``cfg`` (errors first), never stopping at the first one."""
+def validate(cfg: TrainingConfig | RunPlan, ws: Workspace, settings=None) -> list[Problem]:  # noqa: ANN001
+    """All problems of a config (errors first), never stopping at the first one. Pass the
+    config's ``RunPlan`` when you have one: the dataset is then not read again."""
+    run = cfg if isinstance(cfg, RunPlan) else plan(cfg, ws)
+    cfg = run.config
     out = _Collector()
     _check_model(cfg, ws, out)
-    report_ok = _check_dataset(cfg, ws, out)
+    if cfg.dataset.enable_bucket:
+        _check_buckets(cfg, out)
+    report_ok = _check_dataset(run, out)
     _check_duration(cfg, out)
     if report_ok:
-        _check_steps(cfg, ws, out)
+        _check_steps(run, out)
     _check_network(cfg, out)
     _check_optimizer(cfg, out)
     _check_combos(cfg, out)
     _check_samples(cfg, out)
     _check_extra(cfg, out)
     _check_paths(cfg, ws, out)
-    _check_outputs(cfg, ws, out)
+    _check_outputs(run, out)
     if settings is not None:
         found, why = settings.sd_scripts_status()
         if not found:
@@ -193,25 +200,13 @@ def _check_model(cfg: TrainingConfig, ws: Workspace, out: _Collector) -> None:
         out.warn("model.clip_skip", "SD2 (v2) with clip_skip gives unexpected results in sd-scripts; set clip skip to 0")
 
 
-def _layout(cfg: TrainingConfig, ws: Workspace):  # noqa: ANN202
-    from nyx_core.datasets.layout import scan_dataset
-
-    return scan_dataset(ws, cfg.dataset.name.strip())
-
-
-def _check_dataset(cfg: TrainingConfig, ws: Workspace, out: _Collector) -> bool:
+def _check_dataset(run: RunPlan, out: _Collector) -> bool:
     """Dataset problems; True when the dataset can be counted."""
-    from nyx_core.kohya.render import dataset_subsets
-
-    if not cfg.dataset.name.strip():
-        out.error("dataset.name", "no dataset chosen; pick one on the Dataset tab (create it on the Datasets page)")
+    cfg = run.config
+    if run.dataset_problem or run.layout is None:
+        out.error("dataset.name", run.dataset_problem or "the dataset cannot be read")
         return False
-    try:
-        layout = _layout(cfg, ws)
-        subsets, ext = dataset_subsets(cfg, ws)
-    except Exception as exc:  # DatasetError, PathError, ConfigError: one line each
-        out.error("dataset.name", str(exc).removeprefix("dataset.name: "))
-        return False
+    layout, subsets, ext = run.layout, run.concepts, run.caption_ext
     known = {c.folder.name for c in layout.concepts}
     for o in cfg.dataset.concepts:
         if o.folder not in known:
@@ -255,8 +250,6 @@ def _check_dataset(cfg: TrainingConfig, ws: Workspace, out: _Collector) -> bool:
             out.warn("project.trigger_word", f"the trigger word {trigger!r} is missing from {missing} of "
                      f"{len(images)} captions; add it (Datasets page, bulk edit) so the LoRA learns it")
     d = cfg.dataset
-    if d.enable_bucket:
-        _check_buckets(cfg, out)
     if d.keep_tokens and not d.shuffle_caption and not d.caption_dropout_rate and not d.caption_tag_dropout_rate:
         out.warn("dataset.keep_tokens", "keep tokens only matters with shuffled captions or tag dropout; "
                  "turn on shuffle caption or set keep tokens to 0")
@@ -309,13 +302,11 @@ _STEP_WARNING_FIELDS = {
 }
 
 
-def _check_steps(cfg: TrainingConfig, ws: Workspace, out: _Collector) -> None:
-    from nyx_core.config.stepsglue import steps_for
-
-    try:
-        report = steps_for(cfg, ws)
-    except Exception as exc:  # ConfigError, or StepsError for an unreadable image: one line each
-        out.error("dataset.name", str(exc))
+def _check_steps(run: RunPlan, out: _Collector) -> None:
+    report = run.steps
+    if report is None:
+        if not errors_in(out, "dataset.min_bucket_reso") and not errors_in(out, "dataset.max_bucket_reso"):
+            out.error("dataset.name", run.steps_problem or "the steps cannot be counted")
         return
     for w in report.warnings:
         code = getattr(w, "code", "")
@@ -331,8 +322,6 @@ def errors_in(out: _Collector, prefix: str) -> bool:
 
 
 def _check_network(cfg: TrainingConfig, out: _Collector) -> None:
-    from nyx_core.kohya.render import network_args
-
     n = cfg.network
     if n.alpha > n.dim * 2 and n.type in (NetworkType.lora, NetworkType.locon, NetworkType.dora):
         out.warn("network.alpha", f"alpha {n.alpha:g} is more than twice the dim {n.dim}: the effective LR is "
@@ -343,14 +332,12 @@ def _check_network(cfg: TrainingConfig, out: _Collector) -> None:
         out.warn("network.type", "LyCORIS on Flux/SD3 needs a recent lycoris-lora in sd-scripts' venv; "
                  "plain LoRA is the tested path")
     try:
-        network_args(cfg)
+        netargs.network_args(cfg)
     except ConfigError as exc:
         out.error("network.extra_args", str(exc).removeprefix("network.extra_args: "))
 
 
 def _check_optimizer(cfg: TrainingConfig, out: _Collector) -> None:
-    from nyx_core.kohya.render import optimizer_args
-
     o = cfg.optimizer
     lr_field = "optimizer.learning_rate"
     if o.optimizer in ADAPTIVE_LR_OPTIMIZERS:
@@ -387,7 +374,7 @@ def _check_optimizer(cfg: TrainingConfig, out: _Collector) -> None:
         out.error(field, f"sd-scripts refuses warmup with {which} (\"does not require num_warmup_steps\"); "
                   "set warmup to 0 or use constant_with_warmup")
     try:
-        optimizer_args(cfg)
+        netargs.optimizer_args(cfg)
     except ConfigError as exc:
         out.error("optimizer.extra_args", str(exc).removeprefix("optimizer.extra_args: "))
 
@@ -576,30 +563,22 @@ def estimate_output_bytes(cfg: TrainingConfig, images: int, epochs: int) -> int:
     return int(total)
 
 
-def _check_outputs(cfg: TrainingConfig, ws: Workspace, out: _Collector) -> None:
+def _check_outputs(run: RunPlan, out: _Collector) -> None:
+    from nyx_core.fsutil import human_size
     from nyx_core.system import disk_free
 
-    rel = cfg.project.output_dir.strip() or f"{ws.relative(ws.outputs)}/{cfg.project.name}"
-    try:
-        out_dir = ws.resolve(rel)
-    except PathError as exc:
-        out.error("project.output_dir", f"{exc}; pick a folder inside the workspace")
+    cfg, ws, out_dir = run.config, run.ws, run.output_dir
+    if out_dir is None:
+        out.error("project.output_dir", run.output_problem or "the output folder is outside the workspace")
         return
     earlier = out_dir / f"{cfg.output_name}.safetensors"
     if earlier.is_file():
         # sd-scripts overwrites without asking; say so while the old LoRA can still be kept.
         out.warn("project.output_name", f"{ws.relative(earlier)} already exists (an earlier run?) and this run "
                  "will overwrite it and its epoch files; change the output name, or move the old LoRA to keep it")
-    images = 0
-    try:
-        layout = _layout(cfg, ws) if cfg.dataset.name.strip() else None
-        images = layout.image_count if layout else 0
-    except Exception:
-        pass
-    epochs = cfg.dataset.max_train_epochs if cfg.dataset.duration is DurationMode.epochs else 10
-    need = estimate_output_bytes(cfg, images, epochs)
+    images = run.layout.image_count if run.layout is not None else 0
+    need = estimate_output_bytes(cfg, images, run.epochs_for_estimate)
     free = disk_free(ws.root)
-    from nyx_core.fsutil import human_size
 
     if free < need:
         out.error("project.output_dir", f"about {human_size(need)} is needed for checkpoints and caches but only "

@@ -77,6 +77,7 @@ class JobManager:
         files into ``jobs/<id>/render/``, and queue or start the run."""
         from nyx_core.config import save_config
         from nyx_core.config import validate
+        from nyx_core.config.plan import plan
         from nyx_core.kohya.render import render
 
         found, why = self.settings.sd_scripts_status()
@@ -84,17 +85,18 @@ class JobManager:
             # Pre-flight lists this as a warning (configs can be prepared without sd-scripts);
             # a run cannot start without it, so refuse here rather than leave a failed job behind.
             raise NyxError(f"cannot start training: {why}")
-        problems = validate(cfg, self.ws, self.settings)
+        run_plan = plan(cfg, self.ws)  # the dataset is read once, for pre-flight and rendering
+        problems = validate(run_plan, self.ws, self.settings)
         errors = [p for p in problems if getattr(p, "level", "error") == "error"]
         if errors:
-            listed = "; ".join(f"{p.field}: {p.message}" if p.field else p.message for p in errors)
+            listed = "; ".join(f"{getattr(p, 'label', p.field)}: {p.message}" if p.field else p.message for p in errors)
             raise NyxError(f"the config has {len(errors)} error(s), fix them first: {listed}")
         name = name or _config_name(cfg)
         job_dir = self.store.new_dir(name)
         try:
             save_config(cfg, job_dir / "job.toml")
             run = render(cfg, ws=self.ws, settings=self.settings, render_dir=job_dir / "render",
-                         logging_dir=job_dir / "tb")
+                         logging_dir=job_dir / "tb", plan=run_plan)
             run.write(job_dir / "render")
         except Exception:
             import shutil

@@ -23,8 +23,11 @@ from nyx_core.config.enums import (
 )
 from nyx_core.config.model import ConfigError, SamplePrompt, TrainingConfig
 from nyx_core.config.paths import resolve_model_ref
+from nyx_core.config.plan import ConceptPlan, RunPlan
+from nyx_core.config.plan import plan as make_plan
 from nyx_core.fsutil import atomic_write_text
 from nyx_core.kohya import catalog, paths
+from nyx_core.kohya.netargs import network_args, optimizer_args  # noqa: F401 - re-exported for callers
 from nyx_core.settings import Settings
 from nyx_core.workspace import Workspace
 
@@ -58,46 +61,17 @@ class RenderedRun:
 
 
 # Dataset ----------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class SubsetPlan:
-    """One ``[[datasets.subsets]]``: a concept folder as sd-scripts will read it."""
-
-    image_dir: Path
-    num_repeats: int
-    class_tokens: str
-    is_reg: bool = False
-    images: tuple[Path, ...] = ()
+#: The old name of a concept folder's plan (``nyx_core.config.plan.ConceptPlan``).
+SubsetPlan = ConceptPlan
 
 
-def dataset_subsets(cfg: TrainingConfig, ws: Workspace) -> tuple[list[SubsetPlan], str]:
+def dataset_subsets(cfg: TrainingConfig, ws: Workspace) -> tuple[list[ConceptPlan], str]:
     """The enabled concept folders of the config's dataset, with overrides applied, and the
-    effective caption extension. Raises ``ConfigError`` when there is no dataset to train on."""
-    from nyx_core.datasets.layout import scan_dataset
-
-    name = cfg.dataset.name.strip()
-    if not name:
-        raise ConfigError("dataset.name is empty; pick a dataset on the Dataset tab")
-    try:
-        layout = scan_dataset(ws, name)
-    except ConfigError:
-        raise
-    except Exception as exc:  # DatasetError / PathError: already a one-line message
-        raise ConfigError(f"dataset.name: {exc}") from None
-    overrides = {c.folder: c for c in cfg.dataset.concepts}
-    subsets = []
-    for concept in layout.concepts:
-        o = overrides.get(concept.folder.name)
-        if o is not None and not o.enabled:
-            continue
-        subsets.append(SubsetPlan(
-            image_dir=concept.folder,
-            num_repeats=(o.repeats if o and o.repeats else concept.repeats),
-            class_tokens=(o.class_tokens if o and o.class_tokens is not None else concept.name),
-            is_reg=bool(o and o.is_reg),
-            images=tuple(concept.images),
-        ))
-    ext = cfg.dataset.caption_extension or layout.caption_ext or ".txt"
-    return subsets, ext
+    effective caption extension. Raises ``ConfigError`` when there is no dataset to read."""
+    p = make_plan(cfg, ws, steps=False)
+    if p.dataset_problem:
+        raise ConfigError(f"dataset.name: {p.dataset_problem}")
+    return p.concepts, p.caption_ext
 
 
 def dataset_data(cfg: TrainingConfig, subsets: list[SubsetPlan], caption_ext: str) -> dict[str, Any]:
@@ -199,63 +173,6 @@ def sample_prompts_text(cfg: TrainingConfig) -> str | None:
 
 
 # Training arguments -----------------------------------------------------------------------
-def _kv(key: str, value: Any) -> str:
-    return f"{key}={value}"
-
-
-def network_args(cfg: TrainingConfig) -> list[str]:
-    n, fam = cfg.network, cfg.model.family
-    args: list[str] = []
-    if n.type is NetworkType.lora:
-        if n.conv_dim and fam in (Family.sd15, Family.sdxl):  # kohya LoRA's conv extension (C3Lier)
-            args += [_kv("conv_dim", n.conv_dim), _kv("conv_alpha", _num(n.conv_alpha or n.conv_dim))]
-        if n.rank_dropout:
-            args.append(_kv("rank_dropout", _num(n.rank_dropout)))
-        if n.module_dropout:
-            args.append(_kv("module_dropout", _num(n.module_dropout)))
-    else:
-        args.append(_kv("algo", catalog.LYCORIS_ALGO[n.type]))
-        if n.conv_dim and n.type in (NetworkType.locon, NetworkType.loha, NetworkType.lokr, NetworkType.dora):
-            args += [_kv("conv_dim", n.conv_dim), _kv("conv_alpha", _num(n.conv_alpha or n.conv_dim))]
-        if n.type is NetworkType.lokr:
-            args.append(_kv("factor", n.factor))
-        if n.type is NetworkType.dora:
-            args.append(_kv("dora_wd", "True"))
-        if n.dropout:
-            args.append(_kv("dropout", _num(n.dropout)))
-        if n.rank_dropout:
-            args.append(_kv("rank_dropout", _num(n.rank_dropout)))
-        if n.module_dropout:
-            args.append(_kv("module_dropout", _num(n.module_dropout)))
-    return _with_extras(args, n.extra_args, "network.extra_args", "by Nyx from the network fields")
-
-
-def optimizer_args(cfg: TrainingConfig) -> list[str]:
-    o = cfg.optimizer
-    args: list[str] = []
-    if o.weight_decay is not None:
-        args.append(_kv("weight_decay", _num(o.weight_decay)))
-    if o.betas is not None:
-        args.append(_kv("betas", f"{_num(o.betas[0])},{_num(o.betas[1])}"))
-    return _with_extras(args, o.extra_args, "optimizer.extra_args", "by an optimizer field")
-
-
-def _with_extras(args: list[str], extras: list[str], field: str, set_by: str) -> list[str]:
-    """Nyx's own ``k=v`` args, then the user's extras; an extra may not silently override one of ours."""
-    own = {a.split("=", 1)[0] for a in args}
-    for extra in extras:
-        key = extra.split("=", 1)[0].strip()
-        if key in own:
-            raise ConfigError(f"{field}: {key!r} is already set {set_by}; change it there")
-        args.append(extra.strip())
-    return args
-
-
-def _num(x: float) -> str:
-    """Short text for a number inside a "k=v" string (sd-scripts literal_evals it)."""
-    return repr(int(x)) if float(x).is_integer() and abs(x) < 1e15 else repr(float(x))
-
-
 def _path_arg(ws: Workspace, value: str, field: str, *, allow_hub: bool = False) -> str:
     ref = resolve_model_ref(ws, value, allow_hub=allow_hub)
     if not ref.exists:
@@ -520,21 +437,22 @@ def render(
     render_dir: Path,
     logging_dir: Path,
     output_dir: Path | None = None,
+    plan: RunPlan | None = None,
 ) -> RenderedRun:
     """Everything sd-scripts needs for ``cfg``; nothing is written (call ``.write(render_dir)``).
 
-    Raises ``ConfigError`` (one line, naming the field) when the config cannot be rendered:
-    no dataset, no base model, a missing file, zero epochs/steps, an unknown extra option.
+    ``plan`` is the config's ``RunPlan`` when the caller already has one (the dataset is then not
+    scanned again). Raises ``ConfigError`` (one line, naming the field) when the config cannot be
+    rendered: no dataset, no base model, a missing file, zero epochs/steps, an unknown extra option.
     """
     render_dir = Path(render_dir)
+    if plan is None or plan.config is not cfg:
+        plan = make_plan(cfg, ws, output_dir=output_dir, steps=False)
     if output_dir is None:
-        rel = cfg.project.output_dir.strip() or f"{ws.relative(ws.outputs)}/{cfg.project.name}"
-        output_dir = ws.resolve(rel)
-    subsets, caption_ext = dataset_subsets(cfg, ws)
-    if not subsets:
-        raise ConfigError(f"dataset.name: dataset {cfg.dataset.name!r} has no enabled concept folders "
-                          "(<repeats>_<name>); add one on the Datasets page")
-    ds = dataset_data(cfg, subsets, caption_ext)
+        if plan.output_dir is None:
+            raise ConfigError(f"project.output_dir: {plan.output_problem}")
+        output_dir = plan.output_dir
+    ds = dataset_data(cfg, plan.require_concepts(), plan.caption_ext)
     prompts = sample_prompts_text(cfg)
     tables = training_args(
         cfg, ws=ws,
