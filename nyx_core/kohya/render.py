@@ -181,21 +181,10 @@ def _path_arg(ws: Workspace, value: str, field: str, *, allow_hub: bool = False)
     return ref.value
 
 
-def training_args(
-    cfg: TrainingConfig,
-    *,
-    ws: Workspace,
-    dataset_config: Path,
-    sample_prompts: Path | None,
-    logging_dir: Path,
-    output_dir: Path,
-) -> dict[str, dict[str, Any]]:
-    """sd-scripts arguments grouped into TOML tables (sd-scripts flattens the tables)."""
-    fam = cfg.model.family
-    m, d, n, o, p, a, s, sm, lg = (cfg.model, cfg.dataset, cfg.network, cfg.optimizer, cfg.performance,
-                                   cfg.advanced, cfg.saving, cfg.samples, cfg.logging)
-    app = lambda f: catalog.applies(f, fam)  # noqa: E731
-
+def _model_table(cfg: TrainingConfig, ws: Workspace) -> dict[str, Any]:
+    """The base model, encoders, continue-from LoRA and resume state (paths resolved in the workspace)."""
+    m = cfg.model
+    app = lambda f: catalog.applies(f, cfg.model.family)  # noqa: E731
     model: dict[str, Any] = {}
     if not m.base_model.strip():
         raise ConfigError("model.base_model is empty; choose a base model file from workspace/models")
@@ -214,7 +203,14 @@ def training_args(
         model["network_weights"] = _path_arg(ws, m.network_weights, "model.network_weights")
     if m.resume_state.strip():
         model["resume"] = _path_arg(ws, m.resume_state, "model.resume_state")
+    return model
 
+
+def _dataset_table(cfg: TrainingConfig, dataset_config: Path) -> dict[str, Any]:
+    """Which dataset file, and the caches sd-scripts keeps of it."""
+    p = cfg.performance
+    a = cfg.advanced
+    app = lambda f: catalog.applies(f, cfg.model.family)  # noqa: E731
     dataset: dict[str, Any] = {"dataset_config": str(dataset_config)}
     if p.cache_latents or p.cache_latents_to_disk:
         dataset["cache_latents"] = True
@@ -231,7 +227,14 @@ def training_args(
         dataset["t5xxl_max_token_length"] = int(a.t5xxl_max_token_length)
     if a.apply_t5_attn_mask and app("advanced.apply_t5_attn_mask"):
         dataset["apply_t5_attn_mask"] = True
+    return dataset
 
+
+def _network_table(cfg: TrainingConfig) -> dict[str, Any]:
+    """The network module, its size and k=v arguments, what trains, metadata."""
+    fam = cfg.model.family
+    n = cfg.network
+    o = cfg.optimizer
     network: dict[str, Any] = {
         "network_module": catalog.network_module(fam, n.type),
         "network_dim": int(n.dim),
@@ -250,7 +253,13 @@ def training_args(
     trigger = cfg.project.trigger_word.strip()
     if trigger:
         network["metadata_trigger_phrase"] = trigger
+    return network
 
+
+def _optimizer_table(cfg: TrainingConfig) -> dict[str, Any]:
+    """Optimizer, learning rates and schedule."""
+    o = cfg.optimizer
+    unet_only = cfg.network.train_unet_only or cfg.optimizer.text_encoder_lr == 0
     optimizer: dict[str, Any] = {
         "optimizer_type": o.optimizer.value,
         "learning_rate": float(o.learning_rate),
@@ -273,7 +282,15 @@ def training_args(
         optimizer["lr_scheduler_num_cycles"] = int(o.num_cycles)
     if o.scheduler is Scheduler.polynomial:
         optimizer["lr_scheduler_power"] = float(o.power)
+    return optimizer
 
+
+def _training_table(cfg: TrainingConfig, output_dir: Path) -> dict[str, Any]:
+    """Output, precision, duration (exactly one of epochs/steps), memory savers and saving."""
+    d = cfg.dataset
+    p = cfg.performance
+    s = cfg.saving
+    app = lambda f: catalog.applies(f, cfg.model.family)  # noqa: E731
     training: dict[str, Any] = {
         "output_dir": str(output_dir),
         "output_name": cfg.output_name,
@@ -317,7 +334,14 @@ def training_args(
         training["save_state"] = True
     if s.save_state_on_train_end:
         training["save_state_on_train_end"] = True
+    return training
 
+
+def _advanced_table(cfg: TrainingConfig) -> dict[str, Any]:
+    """Noise, loss and timestep options, per family."""
+    fam = cfg.model.family
+    a = cfg.advanced
+    app = lambda f: catalog.applies(f, cfg.model.family)  # noqa: E731
     adv: dict[str, Any] = {}
     if a.noise_offset:
         adv["noise_offset"] = float(a.noise_offset)
@@ -351,7 +375,12 @@ def training_args(
         adv["weighting_scheme"] = a.weighting_scheme.value
     if fam is Family.sd3:
         adv["training_shift"] = float(a.training_shift)
+    return adv
 
+
+def _sample_table(cfg: TrainingConfig, sample_prompts: Path | None) -> dict[str, Any]:
+    """Sample images (only with a prompt file)."""
+    sm = cfg.samples
     sample: dict[str, Any] = {}
     if sample_prompts is not None:
         sample["sample_prompts"] = str(sample_prompts)
@@ -362,7 +391,12 @@ def training_args(
             sample["sample_every_n_steps"] = int(sm.sample_every_n_steps)
         if sm.sample_at_first:
             sample["sample_at_first"] = True
+    return sample
 
+
+def _logging_table(cfg: TrainingConfig, logging_dir: Path) -> dict[str, Any]:
+    """TensorBoard always; wandb when chosen (the key comes from the environment)."""
+    lg = cfg.logging
     logging: dict[str, Any] = {"logging_dir": str(logging_dir), "log_with": "all" if lg.wandb else "tensorboard"}
     if lg.wandb:
         logging["log_tracker_name"] = lg.wandb_project.strip() or cfg.project.name
@@ -370,16 +404,29 @@ def training_args(
             logging["wandb_run_name"] = lg.wandb_run_name.strip()
     if lg.log_prefix.strip():
         logging["log_prefix"] = lg.log_prefix.strip()
+    return logging
 
+
+def training_args(
+    cfg: TrainingConfig,
+    *,
+    ws: Workspace,
+    dataset_config: Path,
+    sample_prompts: Path | None,
+    logging_dir: Path,
+    output_dir: Path,
+) -> dict[str, dict[str, Any]]:
+    """sd-scripts arguments grouped into TOML tables (sd-scripts flattens the tables)."""
+    a, fam = cfg.advanced, cfg.model.family
     tables = {
-        "model_arguments": model,
-        "dataset_arguments": dataset,
-        "network_arguments": network,
-        "optimizer_arguments": optimizer,
-        "training_arguments": training,
-        "advanced_arguments": adv,
-        "sample_arguments": sample,
-        "logging_arguments": logging,
+        "model_arguments": _model_table(cfg, ws),
+        "dataset_arguments": _dataset_table(cfg, dataset_config),
+        "network_arguments": _network_table(cfg),
+        "optimizer_arguments": _optimizer_table(cfg),
+        "training_arguments": _training_table(cfg, output_dir),
+        "advanced_arguments": _advanced_table(cfg),
+        "sample_arguments": _sample_table(cfg, sample_prompts),
+        "logging_arguments": _logging_table(cfg, logging_dir),
     }
     if a.extra:
         problem = catalog.extra_problems(a.extra, fam, cfg.model)
