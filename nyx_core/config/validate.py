@@ -150,7 +150,18 @@ def validate(cfg: TrainingConfig | RunPlan, ws: Workspace, settings=None) -> lis
         found, why = settings.sd_scripts_status()
         if not found:
             out.warn("settings.sd_scripts_dir", f"sd-scripts is not set up: {why}; training cannot start until it is")
+        _check_gpu_precision(cfg, out)
     return sorted(out.items, key=lambda p: p.level != "error")
+
+
+def _check_gpu_precision(cfg: TrainingConfig, out: _Collector) -> None:
+    """fp16/bf16 on GPUs that cannot: the same rule `nyx doctor` reports (sd-scripts would fail
+    after minutes of model loading, or train garbage)."""
+    from nyx_core.doctor import precision_problems
+
+    p = cfg.performance
+    for message in precision_problems(p.mixed_precision.value, p.gpu_ids, p.num_gpus):
+        out.error("performance.mixed_precision", message)
 
 
 def _ref(ws: Workspace, value: str, field: str, out: _Collector, *, allow_hub: bool = False) -> ModelRef | None:
@@ -310,8 +321,8 @@ def _check_steps(run: RunPlan, out: _Collector) -> None:
         return
     for w in report.warnings:
         code = getattr(w, "code", "")
-        if code in ("epochs_override_steps", "default_steps"):
-            continue  # Nyx always writes exactly one of them
+        if code == "epochs_override_steps":
+            continue  # Nyx always writes exactly one of epochs/steps
         out.warn(_STEP_WARNING_FIELDS.get(code, "dataset"), str(w))
     if report.total_optimization_steps <= 0 and not errors_in(out, "dataset."):
         out.error("dataset.name", "this config trains 0 steps; add images or raise epochs/steps")

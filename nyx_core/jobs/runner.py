@@ -126,6 +126,7 @@ class Runner:
         def begin(s: JobStatus) -> None:
             s.runner_pid = os.getpid()
             s.runner_create_time = control.create_time(os.getpid())
+            s.boot_time = control.boot_time()
             if s.state == JobState.QUEUED:
                 s.state = JobState.STARTING
             s.started_at = s.started_at or time.time()
@@ -397,11 +398,15 @@ class Runner:
             s.reason = reason
             s.error_lines = err_lines
 
-        st = update_status(self.dir, end)
+        # One order, events first and status last: a reader that sees a final status.json finds
+        # the whole record (the webhook's outcome, then `end`) already in progress.jsonl. A runner
+        # killed in between leaves `end` without a final status; reconcile then takes the state
+        # from that `end` event instead of appending a second one.
+        started = self.started
         self.emit(event("phase", phase="finished"))
-        self.emit(event("end", state=state.value, exit_code=rc,
-                        duration_s=round(ended - (st.started_at or self.started), 3), reason=reason))
-        self._notify(state, ended - (st.started_at or self.started))
+        self._notify(state, ended - started)
+        self.emit(event("end", state=state.value, exit_code=rc, duration_s=round(ended - started, 3), reason=reason))
+        update_status(self.dir, end)
         self.events_fh.close()
         self.series_fh.close()
         try:
