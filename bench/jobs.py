@@ -73,12 +73,44 @@ def overhead(jm: JobManager, tmp: Path, label: str, argv: list[str], repeats: in
         rcpu.append(c)
     d, r, w, c, pc = (statistics.median(x) for x in (direct, runner, whole, rcpu, pcpu))
     spread = 100 * (max(direct) - min(direct)) / d
+    base = _runner_baseline(jm)
+    steady = max(0.0, c - base)
     print(f"  {label}:\n    program wall time: without Nyx {d:.3f} s, under the runner {r:.3f} s "
           f"({100 * (r - d) / d:+.2f} %; the direct runs alone vary by {spread:.0f} %)\n"
-          f"    runner CPU {c:.3f} s = {100 * c / pc:.2f} % of the program's own CPU ({pc:.3f} s); "
+          f"    runner CPU {c:.3f} s in all ({100 * c / pc:.1f} % of the program's own {pc:.3f} s); of it "
+          f"{base:.3f} s is the fixed start-up/finish (a job whose program prints nothing), the rest "
+          f"{steady:.3f} s = {100 * steady / r:.2f} % of one CPU while the program ran; "
           f"whole job incl. runner start/finish {w:.3f} s")
     return {"direct_s": d, "runner_s": r, "overhead_pct": 100 * (r - d) / d, "runner_cpu_s": c,
-            "program_cpu_s": pc, "runner_cpu_pct": 100 * c / pc, "direct_spread_pct": spread}
+            "program_cpu_s": pc, "direct_spread_pct": spread, "runner_fixed_cpu_s": base,
+            "runner_steady_cpu_pct": 100 * steady / r}
+
+
+def runner_cpu(jm: JobManager, tmp: Path, label: str, argv: list[str], repeats: int) -> dict:
+    cpu, wall = [], []
+    for i in range(repeats):
+        _p, _pc, w, c = _under_runner(jm, argv, f"pace-{i}", tmp / "report-p")
+        cpu.append(c)
+        wall.append(w)
+    c, w = statistics.median(cpu), statistics.median(wall)
+    base = _runner_baseline(jm)
+    steady = max(0.0, c - base)
+    print(f"  {label}:\n    runner CPU {c:.3f} s over a {w:.1f} s job: fixed {base:.3f} s + "
+          f"{steady:.3f} s = {100 * steady / w:.2f} % of one CPU while it ran")
+    return {"runner_cpu_s": c, "job_s": w, "runner_steady_cpu_pct": 100 * steady / w}
+
+
+_BASELINE: list[float] = []
+
+
+def _runner_baseline(jm: JobManager) -> float:
+    """The runner's CPU for a job whose program prints nothing and exits: its fixed cost
+    (interpreter start, imports, status and event writes)."""
+    if not _BASELINE:
+        for i in range(3):
+            job = jm.wait(jm.submit(JobSpec(argv=[sys.executable, "-c", "pass"], kind="bench"), f"base-{i}").id, 120)
+            _BASELINE.append(job.status.runner_cpu_s or 0.0)
+    return statistics.median(_BASELINE)
 
 
 def latency(jm: JobManager, tmp: Path, n: int = 20) -> None:
@@ -221,10 +253,14 @@ def _overheads(jm: JobManager, tmp: Path, repeats: int) -> None:
         # no overhead could show there; it is not measured)
     else:
         print("  (../shared/kohya/logs absent: replay figures skipped)")
-    argv = [sys.executable, "-m", "nyx_dev.standin", "--synth", "--work", "150", "--steps", "100", "--epochs", "4",
+    argv = [sys.executable, "-m", "nyx_dev.standin", "--synth", "--work", "400", "--steps", "100", "--epochs", "4",
             "--output-dir", str(tmp / "o3"), "--output-name", "c"]
-    overhead(jm, tmp, "CPU-bound stand-in: a fixed amount of work (100 steps x 150 sha256 rounds of 64 KiB)",
+    overhead(jm, tmp, "CPU-bound stand-in: a fixed amount of work (100 steps x 400 sha256 rounds of 64 KiB)",
              argv, repeats)
+    argv = [sys.executable, "-m", "nyx_dev.standin", "--synth", "--steps", "30", "--epochs", "3", "--step-time", "1",
+            "--output-dir", str(tmp / "o4"), "--output-name", "s"]
+    runner_cpu(jm, tmp, "sd-scripts' own pace: 1 step/s for 30 s (the program sleeps: only the runner's CPU "
+                        "can show)", argv, repeats)
 
 
 if __name__ == "__main__":

@@ -334,3 +334,11 @@ def test_the_monitor_shows_damaged_jobs_and_the_rest(jm, damaged):
     at.selectbox(key="mon_pick").set_value(bad_step.id).run()
     assert not at.exception
     assert any("damaged progress line" in w.value for w in at.warning)
+
+
+def test_runner_cpu_counts_its_start_up(jm):
+    """bench/jobs.py reports runner_cpu_s: it must include the interpreter start and imports
+    before the runner's detaching fork (a forked child's CPU clock starts at zero)."""
+    job = jm.wait(jm.submit(JobSpec(argv=[sys.executable, "-c", "pass"], kind="download"), "cpu").id, 60)
+    assert job.state == JobState.COMPLETED
+    assert job.status.runner_cpu_s >= 0.03  # importing nyx_core.jobs alone costs more than this

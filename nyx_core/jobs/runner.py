@@ -13,6 +13,9 @@ import os
 import sys
 
 
+_PRE_FORK_CPU = 0.0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     detach = "--detach" in argv
@@ -21,8 +24,12 @@ def main(argv: list[str] | None = None) -> int:
         print("usage: python -m nyx_core.jobs.runner [--detach] <job dir>", file=sys.stderr)
         return 2
     if detach:
-        # Fork before the heavy imports so the launcher's wait is short; our parent exits at
-        # once and we are re-parented to init (never a zombie of the UI process).
+        # Fork so the launcher's wait is short; our parent exits at once and we are re-parented
+        # to init (never a zombie of the UI process). A forked child's CPU clock starts at zero:
+        # carry the start-up CPU (interpreter + imports) over, so runner_cpu_s is the whole cost.
+        global _PRE_FORK_CPU
+        t = os.times()
+        _PRE_FORK_CPU = t.user + t.system
         if os.fork() > 0:
             os._exit(0)
     from pathlib import Path
@@ -387,7 +394,7 @@ class Runner:
             err_lines = errs[-1]["lines"][-15:] if errs else tail_lines(self.dir / "train.log", 15)
 
         t = os.times()
-        cpu = round(t.user + t.system, 3)
+        cpu = round(_PRE_FORK_CPU + t.user + t.system, 3)
 
         def end(s: JobStatus) -> None:
             s.child_ended_at = self.eof_at
