@@ -9,11 +9,12 @@ keeps it out of sd-scripts' image glob.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import tomlkit
 
+from nyx_core.cache import StampCache
 from nyx_core.errors import NyxError, PathError
 from nyx_core.fsutil import atomic_write_text
 from nyx_core.workspace import Workspace
@@ -29,6 +30,8 @@ DEFAULT_CAPTION_EXT = ".txt"
 # not a number is ignored by it. We also want a non-empty concept and at least one repeat.
 _CONCEPT = re.compile(r"^(\d+)_(.+)$")
 _CAPTION_EXT = re.compile(r"^\.[A-Za-z0-9_-]{1,16}$")
+#: dataset scans by root folder (see scan_dataset)
+_SCANS = StampCache(maxsize=64)
 
 
 class DatasetError(NyxError):
@@ -172,8 +175,19 @@ def _images_in(folder: Path) -> list[Path]:
 
 
 def scan_dataset(ws: Workspace, name: str) -> DatasetLayout:
-    """Read ``workspace/datasets/<name>/``. Concepts are sorted by folder name, images by file name."""
+    """Read ``workspace/datasets/<name>/``. Concepts are sorted by folder name, images by file name.
+
+    Served from memory while the dataset folder, its concept folders and its settings file are
+    unchanged (a page asks on every rerun; 10,000 images are 10,000 stats). Each call gets its
+    own copy, so a caller may change what it got."""
     root = dataset_root(ws, name)
+    layout = _SCANS.get(("dataset", str(root)), lambda: _scan(root))
+    return replace(layout, concepts=[replace(c, images=list(c.images)) for c in layout.concepts],
+                   stray=list(layout.stray), loose_images=list(layout.loose_images))
+
+
+def _scan(root: Path) -> tuple[DatasetLayout, list[Path]]:
+    """The layout, and the paths whose change would change it (for the cache)."""
     settings = load_settings(root)
     concepts: list[Concept] = []
     stray: list[Path] = []
@@ -189,7 +203,8 @@ def scan_dataset(ws: Workspace, name: str) -> DatasetLayout:
                 concepts.append(Concept(entry, parsed[1], parsed[0], _images_in(entry)))
         elif is_image(entry):
             loose.append(entry)
-    return DatasetLayout(root.name, root, concepts, settings.caption_ext, settings.trigger_word, stray, loose)
+    layout = DatasetLayout(root.name, root, concepts, settings.caption_ext, settings.trigger_word, stray, loose)
+    return layout, [root, root / SETTINGS_FILE, *(c.folder for c in concepts)]
 
 
 def dataset_names(ws: Workspace) -> list[str]:
