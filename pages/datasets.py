@@ -12,7 +12,8 @@ import pandas as pd
 import streamlit as st
 
 from nyx_core.datasets import caption_ops, manager
-from nyx_core.datasets.captions import KEEP_SEP, CaptionError, TagOp, build_transform, split_tags, tag_frequency
+from nyx_core.datasets.captions import (KEEP_SEP, CaptionError, TagOp, build_transform, join_tags, split_tags,
+                                        tag_frequency)
 from nyx_core.datasets.health import check_dataset
 from nyx_core.datasets.image_tools import convert_images, downscale_images
 from nyx_core.datasets.ingest import ingest_files, ingest_path
@@ -20,6 +21,7 @@ from nyx_core.datasets.layout import dataset_names, scan_dataset
 from nyx_core.errors import NyxError
 from nyx_core.fsutil import human_size
 from nyx_core.thumbnails import thumbnail
+from nyx_ui import captioning_view
 from nyx_ui import dataset_view as view
 from nyx_ui.context import get_workspace
 
@@ -163,6 +165,9 @@ last = ss.get("ds_ingest_report")
 if last and last[0] == pick:
     view.ingest_report(last[1])
 
+# -- 2b. auto-captioning (WD14 / BLIP jobs) ---------------------------------------------------------
+captioning_view.section(ws, layout)
+
 # -- 3. gallery ------------------------------------------------------------------------------------
 st.subheader("Gallery")
 captions = caption_ops.all_captions(layout)
@@ -205,6 +210,11 @@ if selected and selected in shown_rel:
         tags = [t for t in dict.fromkeys(split_tags(text)) if t != KEEP_SEP]
         chosen_chips = st.pills("Tags in this caption", tags, selection_mode="multi",
                                 key=f"ds_chips_{selected}") if tags else []
+        near = captioning_view.near_miss_picker(ws, layout, img, text, key=f"ds_near_{selected}_{zlib.crc32(text.encode())}")
+        if near:
+            caption_ops.write_caption(layout, img, join_tags([*split_tags(text), near]))
+            st.toast(f"Added {near!r} to {img.name}")
+            st.rerun()
         # a wrapping row: buttons keep their full label and shortcut hint on narrow screens
         row = st.container(horizontal=True)
         b1 = b2 = b3 = b4 = b5 = row
