@@ -16,6 +16,20 @@ from pathlib import Path
 from nyx_core.jobs.task import TaskReporter
 
 
+def guard_torchvision() -> str | None:
+    """transformers uses torchvision when it is installed; a torchvision built for another torch
+    ("operator torchvision::nms does not exist") would stop every import of a vision model. BLIP
+    does not need it (Pillow does the image processing), so a broken one is hidden. Returns why."""
+    try:
+        import torchvision  # noqa: F401
+        return None
+    except Exception as exc:  # noqa: BLE001 - any failure to import means: do not use it
+        for name in [m for m in sys.modules if m == "torchvision" or m.startswith("torchvision.")]:
+            del sys.modules[name]
+        sys.modules["torchvision"] = None  # type: ignore[assignment]  # find_spec → None: "not installed"
+        return f"{type(exc).__name__}: {str(exc)[:120]}"
+
+
 def load_model(folder: Path, device: str):  # noqa: ANN201
     import torch
     from transformers import BlipForConditionalGeneration, BlipProcessor
@@ -40,6 +54,12 @@ def caption_batch(processor, model, dtype, device: str, images: list, prompt: st
     return [t.strip() for t in processor.batch_decode(out, skip_special_tokens=True)]
 
 
+def join_caption(prefix: str, text: str, suffix: str) -> str:
+    """``ohwx`` + ``a cat on a sofa`` + ``film grain`` → ``ohwx, a cat on a sofa, film grain``."""
+    parts = [p.strip().strip(",").strip() for p in (prefix, text, suffix)]
+    return ", ".join(p for p in parts if p)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     spec = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
@@ -59,17 +79,6 @@ def main(argv: list[str] | None = None) -> int:
         from nyx_core.tagging.output import Ledger, apply_caption, has_caption, read_text
 
         opts = CaptionOptions.from_dict(spec["options"])
-        m = spec["model"]
-        ref = ModelRef("captioners", m["name"], Path(m["folder"]), m.get("repo_id"))
-        rep.progress(0, message=f"loading {ref.name}", force=True)
-        model_dir = ensure_downloaded(ref, progress=lambda msg: rep.progress(0, message=msg, force=True))
-        import torch
-        from PIL import Image
-
-        device = opts.device or ("cuda" if torch.cuda.is_available() else "cpu")
-        processor, model, dtype = load_model(model_dir, device)
-        print(f"captioner {ref.name} on {device}", flush=True)
-        ledger = Ledger(folder)
         ext = spec.get("caption_ext", ".txt")
         root = Path(spec.get("root") or "/")
         todo = []
@@ -79,8 +88,24 @@ def main(argv: list[str] | None = None) -> int:
                 rep.advance(message=_rel(img, root))
             else:
                 todo.append(img)
+        ledger = Ledger(folder)
+        if todo:  # a resumed run with nothing left does not load torch or the model at all
+            m = spec["model"]
+            ref = ModelRef("captioners", m["name"], Path(m["folder"]), m.get("repo_id"))
+            rep.progress(rep.done, message=f"loading {ref.name}", force=True)
+            model_dir = ensure_downloaded(ref, progress=lambda msg: rep.progress(rep.done, message=msg, force=True))
+            broken = guard_torchvision()
+            if broken:
+                print(f"torchvision cannot be imported ({broken}); captioning without it", flush=True)
+            import torch
+
+            device = opts.device or ("cuda" if torch.cuda.is_available() else "cpu")
+            processor, model, dtype = load_model(model_dir, device)
+            print(f"captioner {ref.name} on {device}", flush=True)
         started = time.monotonic()
         for i in range(0, len(todo), opts.batch):
+            from PIL import Image
+
             chunk, pics = [], []
             for img in todo[i:i + opts.batch]:
                 try:
@@ -95,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             texts = caption_batch(processor, model, dtype, device, pics, opts.prompt, opts.max_length, opts.beams)
             for img, text in zip(chunk, texts):
-                caption = " ".join(t for t in (opts.prefix.strip(), text, opts.suffix.strip()) if t)
+                caption = join_caption(opts.prefix, text, opts.suffix)
                 o = apply_caption(img, ext, caption, opts.mode, prose=True)
                 if o.after is None:
                     counts["skipped"] += 1
