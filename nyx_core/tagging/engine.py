@@ -44,6 +44,9 @@ class Tagger:
         self.labels: Labels = read_labels(folder / "selected_tags.csv")
         opts = ort.SessionOptions()
         opts.log_severity_level = 3
+        # onnxruntime's worker threads spin while waiting for work by default; on a small CPU
+        # that spinning takes the cores the decode threads need between batches.
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
             self.session = ort.InferenceSession(str(folder / "model.onnx"), sess_options=opts, providers=providers())
         except Exception as exc:  # onnxruntime raises its own untyped errors for a bad file
