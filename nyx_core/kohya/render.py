@@ -25,6 +25,7 @@ from nyx_core.config.model import ConfigError, SamplePrompt, TrainingConfig
 from nyx_core.config.paths import resolve_model_ref
 from nyx_core.fsutil import atomic_write_text
 from nyx_core.kohya import catalog, paths
+from nyx_core.kohya.naming import final_lora
 from nyx_core.settings import Settings
 from nyx_core.workspace import Workspace
 
@@ -45,7 +46,7 @@ class RenderedRun:
 
     def __post_init__(self) -> None:
         if self.expected_output == Path():
-            self.expected_output = Path(self.output_dir) / f"{self.output_name}.safetensors"
+            self.expected_output = final_lora(self.output_dir, self.output_name)
 
     def write(self, render_dir: Path) -> None:
         render_dir = Path(render_dir)
@@ -465,14 +466,9 @@ def training_args(
         "logging_arguments": logging,
     }
     if a.extra:
-        written = {k for t in tables.values() for k in t}
-        known = catalog.script_args(catalog.script_for(fam))
-        for key in a.extra:
-            if key not in known:
-                raise ConfigError(f"advanced.extra: {key!r} is not an option of {catalog.script_for(fam)}; "
-                                  "check its spelling or remove it")
-            if key in written:
-                raise ConfigError(f"advanced.extra: {key!r} is set by Nyx from a config field; change it there")
+        problem = catalog.extra_problems(a.extra, fam, cfg.model)
+        if problem:
+            raise ConfigError(f"advanced.extra: {problem[0]}")
         tables["extra_arguments"] = paths.confine_args(ws, dict(a.extra), catalog.script_for(fam))
     return {k: v for k, v in tables.items() if v}
 
@@ -566,6 +562,7 @@ def render(
         argv=launch_argv(cfg, settings, render_dir / "config.toml"),
         output_dir=Path(output_dir),
         output_name=cfg.output_name,
+        expected_output=final_lora(Path(output_dir), cfg.output_name, cfg.saving.save_model_as),
         args=flat_args(tables),
         dataset=ds,
     )
