@@ -440,10 +440,16 @@ def _place(ws_root: Path, staging: Path, plan: Plan, fetched, prov: dict, licens
         for it, path, sha, size in fetched:
             real_kind = _check_kind(path, it.kind, it.name)
             final = models / KIND_DIRS.get(real_kind, "other") / it.name
-            if final.exists():
-                raise Refused(f"models/{final.relative_to(models).as_posix()} already exists: rename or delete it first")
-            http.finish(path, final)
             rel = final.relative_to(models).as_posix()
+            if final.exists():
+                same = final.stat().st_size == size and (
+                    index.cached_sha256(index.load(ws_root).get(rel), final) or index.sha256_file(final)) == sha
+                if not same:
+                    raise Refused(f"models/{rel} already exists with other content: rename or delete it first")
+                path.unlink(missing_ok=True)  # the same file is already in place
+                results.append({"path": rel, "size": size, "sha256": sha, "kind": real_kind, "skipped": True})
+                continue
+            http.finish(path, final)
             index.record_hash(ws_root, rel, final, sha)
             index.update(ws_root, rel, **{**prov, "license": it.license or license_})
             results.append({"path": rel, "size": size, "sha256": sha, "kind": real_kind})
@@ -534,7 +540,7 @@ def submit_download(ws, source: str, *, kind: str | None = None, file: str | Non
     src = parse(source, file=file, revision=revision)
     if kind is not None and kind not in KINDS:
         raise NyxError(f"unknown kind {kind!r} (one of: {', '.join(KINDS)})")
-    args = ["--workspace", str(ws.root), "--source", source]
+    args = ["--workspace", str(ws.root), "--source", src.text]  # src.text: without a pasted token
     if file:
         args += ["--file", file]
     if revision:
