@@ -133,7 +133,8 @@ def detect_family(names: list[str], metadata: dict[str, str], h: Header | None =
         if metadata.get("ss_base_model_version", "").startswith("sdxl"):
             return "SDXL"
     if has("cond_stage_model.model.", "lora_te_text_model_encoder_layers_", "cond_stage_model.transformer",
-           "lora_unet_down_blocks_", "model.diffusion_model.input_blocks"):
+           "lora_unet_down_blocks_", "model.diffusion_model.input_blocks", "down_blocks.0.attentions.0.",
+           "text_model.encoder.layers.0."):
         v2 = metadata.get("ss_v2") == "True" or metadata.get("ss_base_model_version", "").startswith("sd_v2") \
             or has("cond_stage_model.model.")
         if not v2 and h is not None:
