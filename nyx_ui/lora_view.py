@@ -164,3 +164,13 @@ def show_grid(ws, grid: Path) -> None:
         with st.expander("Recipe"):
             st.json({k: recipe[k] for k in ("prompts", "strengths", "files", "seed", "steps", "width", "height",
                                              "sampler", "base") if k in recipe}, expanded=False)
+
+
+def inspect_link(rel: str, label: str = "Inspect in LoRA tools") -> None:
+    """A link into the Tools page with ``?file=`` (used by the Monitor and Files)."""
+    try:
+        st.page_link("pages/tools.py", label=label, icon=":material/search:", query_params={"file": rel})
+    except Exception:  # noqa: BLE001 - page links need the app's navigation; a single-page run has none
+        from urllib.parse import quote
+
+        st.markdown(f"[{label}](tools?file={quote(rel)})")

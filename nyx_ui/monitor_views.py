@@ -264,6 +264,17 @@ def _log_tail(job) -> None:
         st.caption(f"full log: {job.log_path}")
 
 
+def _inspect_link(p: Path) -> None:
+    from nyx_core.errors import NyxError
+    from nyx_ui.context import get_workspace
+    from nyx_ui.lora_view import inspect_link
+
+    try:
+        inspect_link(get_workspace().relative(p), label=f"Inspect {p.name}")
+    except (NyxError, ValueError):
+        pass
+
+
 def _outputs(job) -> None:
     if job.status.started_at is None:  # queued: the folder holds only earlier runs' files
         return
@@ -280,4 +291,6 @@ def _outputs(job) -> None:
             st.download_button(f"{p.name} ({human_size(p.stat().st_size)})", data=lambda p=p: p.read_bytes(),
                                icon=":material/download:",
                                file_name=p.name, mime="application/octet-stream", key=f"mon_dl_{job.id}_{p.name}")
-        st.caption("Metadata, resizing and uploading are on the Files page.")
+            if p.suffix == ".safetensors":
+                _inspect_link(p)
+        st.caption("Metadata, resizing, merging and trying a LoRA are on the LoRA tools page (Inspect).")
