@@ -1,6 +1,7 @@
 """Nyx Trainer: `streamlit run app.py`. The shell only: access gate, then navigation."""
 import streamlit as st
 
+from nyx_ui import warmup
 from nyx_ui.access import blocking_view
 
 st.set_page_config(page_title="Nyx Trainer", page_icon=":material/dark_mode:", layout="wide")
@@ -24,4 +25,6 @@ if blocked is not None:
     # Only the sign-in (or "set a password") view exists until the visitor is let in.
     st.navigation([st.Page(blocked, title="Nyx Trainer", url_path="signin")], position="hidden").run()
 else:
-    st.navigation(PAGES).run()
+    page = st.navigation(PAGES)
+    warmup.start()  # once per server: the other pages' imports load while this one is read
+    page.run()

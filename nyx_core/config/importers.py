@@ -22,7 +22,7 @@ from tomlkit.exceptions import TOMLKitError
 from nyx_core.config.enums import Family, NetworkType, Optimizer, Scheduler
 from nyx_core.config.model import ConfigError, SamplePrompt, TrainingConfig, new_config
 from nyx_core.errors import PathError
-from nyx_core.kohya import catalog
+from nyx_core.kohya import catalog, paths
 from nyx_core.workspace import Workspace
 
 Status = str  # "converted" | "extra" | "ignored" | "unmapped"
@@ -488,6 +488,11 @@ def _apply_args(b: _Builder, args: dict[str, Any], ws: Workspace, *, script: str
         elif key in known:
             if _empty(value):
                 continue  # the option's "off" value: nothing to keep
+            escapes = paths.option_problems(ws, {key: value}, script)
+            if escapes:
+                # Never carried over: pre-flight would refuse it anyway (see kohya/paths.py).
+                b.note(key, value, "unmapped", escapes[0][1])
+                continue
             b.extra[key] = value
             b.note(key, value, "extra", f"kept as an sd-scripts option in advanced.extra ({script})")
         else:

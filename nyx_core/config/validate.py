@@ -128,6 +128,7 @@ def validate(cfg: TrainingConfig, ws: Workspace, settings=None) -> list[Problem]
     _check_combos(cfg, out)
     _check_samples(cfg, out)
     _check_extra(cfg, out)
+    _check_paths(cfg, ws, out)
     _check_outputs(cfg, ws, out)
     if settings is not None:
         found, why = settings.sd_scripts_status()
@@ -425,6 +426,14 @@ def _check_extra(cfg: TrainingConfig, out: _Collector) -> None:
         problem = catalog.value_problem(spec, value)
         if problem:
             out.error("advanced.extra", f"{key}: {problem}")
+
+
+def _check_paths(cfg: TrainingConfig, ws: Workspace, out: _Collector) -> None:
+    """Every path-typed sd-scripts option in ``advanced.extra`` stays in the workspace."""
+    from nyx_core.kohya import paths
+
+    for key, why in paths.option_problems(ws, cfg.advanced.extra, catalog.script_for(cfg.model.family)):
+        out.error("advanced.extra", f"{key}: {why}")
 
 
 # Disk space --------------------------------------------------------------------------------

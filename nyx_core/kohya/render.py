@@ -24,7 +24,7 @@ from nyx_core.config.enums import (
 from nyx_core.config.model import ConfigError, SamplePrompt, TrainingConfig
 from nyx_core.config.paths import resolve_model_ref
 from nyx_core.fsutil import atomic_write_text
-from nyx_core.kohya import catalog
+from nyx_core.kohya import catalog, paths
 from nyx_core.settings import Settings
 from nyx_core.workspace import Workspace
 
@@ -473,7 +473,7 @@ def training_args(
                                   "check its spelling or remove it")
             if key in written:
                 raise ConfigError(f"advanced.extra: {key!r} is set by Nyx from a config field; change it there")
-        tables["extra_arguments"] = dict(a.extra)
+        tables["extra_arguments"] = paths.confine_args(ws, dict(a.extra), catalog.script_for(fam))
     return {k: v for k, v in tables.items() if v}
 
 
@@ -508,6 +508,15 @@ def launch_argv(cfg: TrainingConfig, settings: Settings, config_file: Path) -> l
     return argv + [script, "--config_file", str(config_file)]
 
 
+def _confine_rendered(ws: Workspace, tables: dict[str, dict[str, Any]], script: str, *, render_dir: Path,
+                      logging_dir: Path, output_dir: Path) -> None:
+    own = {str(render_dir / "dataset.toml"), str(render_dir / "sample_prompts.txt"), str(logging_dir), str(output_dir)}
+    for name, values in tables.items():
+        trusted = [k for k, v in values.items() if isinstance(v, str) and v in own]
+        tables[name] = paths.confine_args(ws, values, script, trusted=trusted,
+                                          where="advanced.extra" if name == "extra_arguments" else name)
+
+
 def render(
     cfg: TrainingConfig,
     *,
@@ -540,6 +549,11 @@ def render(
         output_dir=Path(output_dir),
     )
     script = catalog.script_for(cfg.model.family)
+    # Never write a path outside the workspace, whatever table it ended up in; the job's own
+    # folders (given by the caller) are Nyx's.
+    _confine_rendered(ws, tables, script, render_dir=render_dir, logging_dir=Path(logging_dir),
+                      output_dir=Path(output_dir))
+    paths.confine_dataset(ws, ds)
     # A guard against Nyx's own bugs: sd-scripts would accept a wrong key or type silently.
     bad = catalog.check_training_args(script, flat_args(tables)) + catalog.check_dataset_config(ds)
     if bad:
