@@ -148,8 +148,9 @@ def try_grids(path: Path) -> list[Path]:
     folder = path.parent / "try"
     if not folder.is_dir():
         return []
-    return sorted((p / "grid.png" for p in folder.iterdir() if p.name.startswith(path.stem) and (p / "grid.png").is_file()),
-                  key=lambda p: p.stat().st_mtime, reverse=True)
+    grids = [p / "grid.png" for p in folder.iterdir()
+             if p.name.startswith(path.stem) and (p / "grid.png").is_file()]
+    return sorted(grids, key=lambda p: p.stat().st_mtime, reverse=True)
 
 
 def show_grid(ws, grid: Path) -> None:

@@ -17,7 +17,7 @@ st.title("Tools")
 st.caption("Look inside a LoRA, edit its metadata, resize, merge, bake it into a checkpoint, or try it.")
 
 ws = get_workspace()
-files = lv.safetensors_files(str(ws.root), ("outputs", "models", "jobs"))
+files = lv.safetensors_files(str(ws.root), ("outputs", "models"))
 wanted = st.query_params.get("file")
 if wanted and "tools_file" not in st.session_state:
     st.session_state["tools_file"] = wanted

@@ -71,7 +71,8 @@ def test_prompt_lines_carry_strength_seed_and_file_name():
     recipe = {"prompts": ["nyx, a photo --x"], "strengths": [0, 0.5], "seed": 7, "width": 64, "height": 96,
               "steps": 4, "scale": 7.0, "negative": "blurry"}
     lines = prompt_lines(recipe)
-    assert lines[1] == ("p00_s01.png", "nyx, a photo -x --n blurry --am 0.5 --d 7 --w 64 --h 96 --s 4 --l 7 --f p00_s01.png")
+    assert lines[1] == ("p00_s01.png",
+                        "nyx, a photo -x --n blurry --am 0.5 --d 7 --w 64 --h 96 --s 4 --l 7 --f p00_s01.png")
 
 
 def _run_with_prompts(ws) -> Path:
@@ -84,9 +85,11 @@ def _run_with_prompts(ws) -> Path:
     (job / "render").mkdir(parents=True)
     (job / "job.json").write_text(json.dumps({"name": "myrun", "kind": "train", "spec": {
         "argv": ["x"], "output_dir": str(out)}}))
-    (job / "render" / "sample_prompts.txt").write_text("a portrait --w 512 --h 512 --d 1\n# comment\nnyxperson on a bike\n")
-    (ws.models / "base.safetensors").write_bytes(b"0")
-    (job / "render" / "config.toml").write_text(f'[model]\npretrained_model_name_or_path = "{ws.models / "base.safetensors"}"\n')
+    (job / "render" / "sample_prompts.txt").write_text(
+        "a portrait --w 512 --h 512 --d 1\n# comment\nnyxperson on a bike\n")
+    base = ws.models / "base.safetensors"
+    base.write_bytes(b"0")
+    (job / "render" / "config.toml").write_text(f'[model]\npretrained_model_name_or_path = "{base}"\n')
     return out / "myrun.safetensors"
 
 

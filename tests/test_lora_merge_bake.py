@@ -93,7 +93,8 @@ def _checkpoint(tmp_path, ldm: bool):
     for name, o, i, k in SD15_MODULES:
         shape = (o, i, k, k) if k else (o, i)
         if name.startswith("lora_te_"):
-            key = ("cond_stage_model.transformer." if ldm else "") + "text_model.encoder.layers.0.self_attn.q_proj.weight"
+            key = (("cond_stage_model.transformer." if ldm else "")
+                   + "text_model.encoder.layers.0.self_attn.q_proj.weight")
         elif ldm:
             key = "model.diffusion_model." + names[name] + ".weight"
         else:

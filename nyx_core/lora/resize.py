@@ -141,7 +141,6 @@ def resize_module(down: np.ndarray, up: np.ndarray, alpha: float | None, limit: 
     u2 = up.reshape(up.shape[0], -1).astype(np.float64)
     if u2.shape[1] != old_rank:
         raise ResizeError(f"up has rank {u2.shape[1]}, down has rank {old_rank}")
-    scale = 1.0 if alpha is None else float(alpha) / old_rank
     full_len = min(u2.shape[0], d2.shape[1])
     U, S, Vt = factor_svd(u2, d2)
     k = new_rank_for(S, full_len, limit, dynamic, param)
@@ -159,7 +158,13 @@ def resize_module(down: np.ndarray, up: np.ndarray, alpha: float | None, limit: 
     fro = float(np.sqrt(np.sum(S * S)))
     fro_ret = float(np.sqrt(np.sum(S[:k] ** 2)) / fro) if fro > 0 else float("nan")
     sum_ret = float(np.sum(np.abs(S[:k])) / total) if total > 0 else float("nan")
-    return new_down, new_up, scale * k, conv, old_rank, k, fro_ret, sum_ret
+    # sd-scripts computes alpha/old_rank·new_rank in float32 (a tensor op); the same here, so the
+    # alpha tensor and ss_network_alpha read the same digits
+    if alpha is None:
+        new_alpha = float(np.float32(k))
+    else:
+        new_alpha = float(np.float32(alpha) / np.float32(old_rank) * np.float32(k))
+    return new_down, new_up, new_alpha, conv, old_rank, k, fro_ret, sum_ret
 
 
 def single_threaded_blas():
