@@ -126,7 +126,7 @@ def test_zero_module_becomes_rank_one(tmp_path):
 # --- against real sd-scripts ---------------------------------------------------------------
 
 CASES = {  # name → (input, module subset step or None, options) as run with resize_lora.py
-    "dim8_r4": (DIM8, SUBSET_STEP["dim8"], ResizeOptions(rank=4, precision="fp32")),
+    "dim8_r4": (DIM8, SUBSET_STEP["dim8_r4"], ResizeOptions(rank=4, precision="fp32")),
     "locon_r3c2": (LOCON, SUBSET_STEP["locon"], ResizeOptions(rank=3, conv_rank=2, precision="fp16")),
     "dim8_ratio": (DIM8, SUBSET_STEP["dim8"], ResizeOptions(rank=8, dynamic="sv_ratio", param=2.0, precision="fp32")),
     "dim8_fro": (DIM8, SUBSET_STEP["dim8"], ResizeOptions(rank=6, dynamic="sv_fro", param=0.9, precision="fp32")),
