@@ -112,3 +112,14 @@ def test_files_page_links_a_safetensors_file_into_tools(ws):
     links = [m.value for m in at.markdown if "Inspect" in m.value] + [
         str(e.proto) for e in at.get("page_link")]
     assert any("file=outputs/a.safetensors" in v or "outputs/a.safetensors" in v for v in links)
+
+
+def test_monitor_links_a_finished_runs_lora_into_tools(ws):
+    from tests.test_jobs import synth_spec
+
+    jm = JobManager(ws, Settings())
+    job = jm.wait(jm.submit(synth_spec(ws, "good"), "good").id, 60)
+    assert job.state == JobState.COMPLETED
+    at = AppTest.from_file(str(REPO_ROOT / "pages" / "monitor.py"), default_timeout=30).run()
+    links = [m.value for m in at.markdown if "Inspect" in m.value] + [str(e.proto) for e in at.get("page_link")]
+    assert any("tools?file=" in v and ".safetensors" in v for v in links), links
