@@ -132,6 +132,8 @@ def test_try_refuses_without_prompt_or_base(ws):
         submit_try(jm, TryRequest(lora=str(lora), prompts=["x"]))
     with pytest.raises(NyxError, match="give a prompt"):
         submit_try(jm, TryRequest(lora=str(lora), base=str(lora)))
+    with pytest.raises(NyxError, match="outside the workspace"):
+        submit_try(jm, TryRequest(lora=str(lora), prompts=["x"], base="/etc/hostname"))
     with pytest.raises(NyxError, match="multiples of 8"):
         submit_try(jm, TryRequest(lora=str(lora), prompts=["x"], base=str(lora), width=100))
 

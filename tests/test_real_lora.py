@@ -8,6 +8,7 @@ sd-scripts runs under ``flock /tmp/kohya-run.lock`` (one heavy process at a time
 """
 from __future__ import annotations
 
+import json
 import os
 import stat
 from pathlib import Path
@@ -33,12 +34,20 @@ def test_real_gen_img_renders_the_strength_grid(ws, tmp_path):
     wrapper = tmp_path / "python"
     wrapper.write_text(f"#!/bin/sh\nexec flock /tmp/kohya-run.lock {work / 'venv' / 'bin' / 'python'} \"$@\"\n")
     wrapper.chmod(wrapper.stat().st_mode | stat.S_IEXEC)
-    lora = ws.outputs / "dim4.safetensors"
+    out = ws.outputs / "realrun"
+    out.mkdir()
+    lora = out / "dim4.safetensors"
     lora.write_bytes(DIM4.read_bytes())
+    # the base model comes from the run that wrote the LoRA (a user's --base must be in the workspace)
+    run = ws.jobs / "20261130-000000-realrun"
+    (run / "render").mkdir(parents=True)
+    (run / "job.json").write_text(json.dumps({"name": "realrun", "kind": "train",
+                                             "spec": {"argv": ["x"], "output_dir": str(out)}}))
+    (run / "render" / "config.toml").write_text(f'[model]\npretrained_model_name_or_path = "{model}"\n')
     jm = JobManager(ws, Settings(sd_scripts_dir=sd, sd_scripts_python=wrapper))
     env = {"HF_HOME": str(work / "hf_home"), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
            "PYTHONPATH": f"{sd}:{work / 'shim'}"}
-    req = TryRequest(lora=str(lora), prompts=["nyx, solid colour"], strengths=[0.0, 1.0], base=str(model),
+    req = TryRequest(lora=str(lora), prompts=["nyx, solid colour"], strengths=[0.0, 1.0],
                      steps=2, width=64, height=64, sampler="euler_a",
                      extra_args=["--tokenizer_cache_dir", str(work / "tokcache")], env=env)
     job = jm.wait(submit_try(jm, req).id, 1700)

@@ -146,11 +146,14 @@ def plan(ws, settings, req: TryRequest) -> dict:
             raise NyxError("give a prompt: the LoRA has no trigger word, tags or run sample prompts")
     elif trigger:
         prompts = [p if trigger.lower() in p.lower() else f"{trigger}, {p}" for p in prompts]
-    base = req.base or run_base
+    if req.base:
+        # a user's path is confined to the workspace; "owner/name" is a Hub id sd-scripts may load
+        hub_id = re.fullmatch(r"[\w.-]+/[\w.-]+", req.base) and not (ws.root / req.base).exists()
+        base = req.base if hub_id else str(ws.resolve(req.base, must_exist=True))
+    else:
+        base = run_base  # the run's own model, already checked when the run started
     if not base:
         raise NyxError("give the base model (--base): it is not known from the run")
-    if not (Path(base).exists() or re.fullmatch(r"[\w.-]+/[\w.-]+", base)):
-        base = str(ws.resolve(base, must_exist=True))
     if not req.strengths:
         raise NyxError("give at least one strength")
     if not (64 <= req.width <= 4096 and 64 <= req.height <= 4096 and req.width % 8 == 0 and req.height % 8 == 0):
