@@ -22,7 +22,7 @@ from nyx_core.errors import NyxError
 from nyx_core.lora import st
 from nyx_core.lora.resize import ResizeOptions, lora_pairs, new_rank_for, resize_file
 from tests.lora_fixtures import (DIM4, DIM8, LOCON, SD15_MODULES, effective, lora_tensors, make_lora, module_facts,
-                                 rel_fro, SUBSET_STEP, subset_file, write)
+                                 rel_fro, SUBSETS, subset_file, write)
 
 REFERENCE = Path(__file__).parent / "data" / "lora_resize_reference.json"
 shared = pytest.mark.skipif(not DIM8.is_file(), reason="../shared/kohya/lora not present")
@@ -126,19 +126,19 @@ def test_zero_module_becomes_rank_one(tmp_path):
 # --- against real sd-scripts ---------------------------------------------------------------
 
 CASES = {  # name → (input, module subset step or None, options) as run with resize_lora.py
-    "dim8_r4": (DIM8, SUBSET_STEP["dim8_r4"], ResizeOptions(rank=4, precision="fp32")),
-    "locon_r3c2": (LOCON, SUBSET_STEP["locon"], ResizeOptions(rank=3, conv_rank=2, precision="fp16")),
-    "dim8_ratio": (DIM8, SUBSET_STEP["dim8"], ResizeOptions(rank=8, dynamic="sv_ratio", param=2.0, precision="fp32")),
-    "dim8_fro": (DIM8, SUBSET_STEP["dim8"], ResizeOptions(rank=6, dynamic="sv_fro", param=0.9, precision="fp32")),
-    "dim8_cum": (DIM8, SUBSET_STEP["dim8"],
+    "dim8_r4": (DIM8, SUBSETS["dim8_r4"], ResizeOptions(rank=4, precision="fp32")),
+    "locon_r3c2": (LOCON, SUBSETS["locon"], ResizeOptions(rank=3, conv_rank=2, precision="fp16")),
+    "dim8_ratio": (DIM8, SUBSETS["dim8_dyn"], ResizeOptions(rank=8, dynamic="sv_ratio", param=2.0, precision="fp32")),
+    "dim8_fro": (DIM8, SUBSETS["dim8_dyn"], ResizeOptions(rank=6, dynamic="sv_fro", param=0.9, precision="fp32")),
+    "dim8_cum": (DIM8, SUBSETS["dim8_dyn"],
                  ResizeOptions(rank=8, dynamic="sv_cumulative", param=0.7, precision="fp32")),
-    "dim4_r2_bf16": (DIM4, SUBSET_STEP["dim4"], ResizeOptions(rank=2, precision="bf16")),
+    "dim4_r2_bf16": (DIM4, SUBSETS["dim4"], ResizeOptions(rank=2, precision="bf16")),
 }
 
 
 def case_input(case: str, tmp_path: Path) -> tuple[Path, ResizeOptions]:
-    src, step, opts = CASES[case]
-    return (src if step is None else subset_file(src, tmp_path / "subset.safetensors", step)), opts
+    src, subset, opts = CASES[case]
+    return (src if subset is None else subset_file(src, tmp_path / "subset.safetensors", subset)), opts
 
 
 def _reference() -> dict:
