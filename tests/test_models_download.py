@@ -371,3 +371,19 @@ def test_sources_parse_and_reparse_the_same(text, expect):
     assert (again.type, again.repo, again.file, again.revision, again.repo_type, again.version_id) == (
         src.type, src.repo, src.file, src.revision, src.repo_type, src.version_id)
     assert "SECRET" not in src.text and "SECRET" not in src.label
+
+
+def test_speed_and_eta_count_only_this_runs_bytes(monkeypatch):
+    """A download resumed at 1 GB of 2 GB that fetched 100 MB in 1 s runs at 100 MB/s, not 1.1 GB/s."""
+    import io
+
+    from nyx_core.models import download as dl
+
+    clock = iter([0.0, 0.0, 1.0, 1.0])
+    monkeypatch.setattr(dl.time, "monotonic", lambda: next(clock))
+    buf = io.StringIO()
+    rep = dl.ByteReporter(stream=buf, min_interval_s=0)
+    rep.progress(1_000_000_000, total=2_000_000_000)
+    rep.progress(1_100_000_000)
+    last = json.loads(buf.getvalue().splitlines()[-1][5:])
+    assert last["rate"] == 100_000_000 and last["eta_s"] == 9.0

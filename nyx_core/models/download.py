@@ -48,6 +48,40 @@ KINDS = tuple(k for k in KIND_DIRS)
 _KIND_GROUPS = ({"checkpoint"}, {"vae", "ae"}, {"clip_l", "clip_g", "t5"}, {"lora"})
 
 
+class ByteReporter(TaskReporter):
+    """Progress in bytes whose speed and ETA count only the bytes that arrived in this run: the
+    gigabytes a resumed download already had on disk are not speed."""
+
+    def __init__(self, **kw) -> None:
+        super().__init__(unit="bytes", **kw)
+        self._base: int | None = None
+        self._t0 = 0.0
+
+    def progress(self, done: int, total: int | None = None, message: str | None = None,
+                 force: bool = False) -> None:
+        now = time.monotonic()
+        if self._base is None or done < self._base:
+            self._base, self._t0 = done, now  # first report of this run (or of the next file set)
+        self.done = done
+        if total is not None:
+            self.total = total
+        finished = self.total is not None and done >= self.total
+        if not (force or finished) and now - self._last_sent < self.min_interval_s:
+            return
+        self._last_sent = now
+        fields: dict = {"done": done, "total": self.total, "unit": self.unit,
+                        "elapsed_s": round(now - self.started, 3)}
+        got, secs = done - self._base, now - self._t0
+        if got > 0 and secs > 0:
+            rate = got / secs
+            fields["rate"] = round(rate, 1)
+            if self.total is not None:
+                fields["eta_s"] = round(max(0.0, (self.total - done) / rate), 1)
+        if message:
+            fields["message"] = message[:300]
+        self.send("task", **fields)
+
+
 class Refused(Exception):
     """One line for the user; the job fails with it."""
 
@@ -590,7 +624,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--kind", choices=KINDS)
     args = ap.parse_args(argv)
     signal.signal(signal.SIGTERM, _on_term)
-    rep = TaskReporter(unit="bytes", min_interval_s=0.5)
+    rep = ByteReporter(min_interval_s=0.5)
     try:
         src = parse(args.source, file=args.file, revision=args.revision)
         files = run(Path(args.workspace), src, args.kind, rep)
