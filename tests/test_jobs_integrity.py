@@ -342,3 +342,14 @@ def test_runner_cpu_counts_its_start_up(jm):
     job = jm.wait(jm.submit(JobSpec(argv=[sys.executable, "-c", "pass"], kind="download"), "cpu").id, 60)
     assert job.state == JobState.COMPLETED
     assert job.status.runner_cpu_s >= 0.03  # importing nyx_core.jobs alone costs more than this
+
+
+def test_the_monitors_reconcile_button_records_and_starts(jm, ws):
+    q = _queued_behind_nothing(jm)
+    dead = _running_job(jm, "dead")
+    at = AppTest.from_file(str(REPO / "pages" / "monitor.py"), default_timeout=30).run()
+    assert any("lost their runner" in w.value for w in at.warning)
+    at.button(key="mon_reconcile").click().run()
+    assert not at.exception
+    assert read_status(dead.dir).state == JobState.LOST and len(_ends(dead)) == 1
+    assert jm.wait(q.id, 30).state == JobState.COMPLETED
