@@ -277,7 +277,11 @@ def damaged(jm, ws):
     bad_step.progress_path.write_text(
         '{"v":1,"t":1.0,"type":"step","step":"seven","total":"x","epoch":null,"epochs":null,"it_per_s":null,'
         '"elapsed_s":null,"eta_s":null,"avr_loss":"high"}\n'
-        '{"v":1,"t":1.0,"type":"epoch","epoch":"one","epochs":2}\n')
+        '{"v":1,"t":1.0,"type":"epoch","epoch":"one","epochs":2}\n'
+        '{"v":1,"t":1.0,"type":"step","step":3,"total":10,"epoch":1,"epochs":1,"it_per_s":1.0,"elapsed_s":1,'
+        '"eta_s":1,"avr_loss":"high"}\n'
+        '{"v":1,"t":1.0,"type":"metric","step":4,"loss":"x","lr":0.0001,"lr_tag":"lr/unet","values":{}}\n'
+        '{"v":1,"t":1.0,"type":"metric","step":5,"loss":0.5,"lr":0.0001,"lr_tag":"lr/unet","values":{}}\n')
     return good, made, bad_step
 
 
@@ -291,7 +295,8 @@ def test_damaged_jobs_are_listed_as_damaged_with_the_reason(jm, damaged):
     assert "exploded" in jobs[made["unknown-state"]].damage and "runner_pid" in jobs[made["text-pid"]].damage
     assert "missing" in jobs[made["missing"]].damage and "not valid JSON" in jobs[made["truncated"]].damage
     st = jm.progress(bad_step.id)
-    assert st.bad_events == 2 and "step" in st.bad_event
+    assert st.bad_events == 4 and "step" in st.bad_event
+    assert st.loss_values == [0.5]  # the good line after the bad ones still counts
     # nothing can start, stop or reconcile a damaged job, and none of it raises
     jm.reconcile()
     assert jm.wait(made["text-pid"], 1).state == JobState.DAMAGED
