@@ -358,3 +358,10 @@ def test_the_monitors_reconcile_button_records_and_starts(jm, ws):
     assert not at.exception
     assert read_status(dead.dir).state == JobState.LOST and len(_ends(dead)) == 1
     assert jm.wait(q.id, 30).state == JobState.COMPLETED
+
+
+def test_stopping_a_run_whose_runner_died_records_it_and_starts_the_queue(jm):
+    q = _queued_behind_nothing(jm)
+    dead = _running_job(jm, "dead")
+    assert jm.stop(dead.id).state == JobState.LOST and len(_ends(dead)) == 1
+    assert jm.wait(q.id, 30).state == JobState.COMPLETED
