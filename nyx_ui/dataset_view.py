@@ -22,6 +22,21 @@ def show_flash() -> None:
         getattr(st, item[0])(item[1])
 
 
+def note(slot: str, kind: str, text: str, details: list[str] | None = None) -> None:
+    """A result to show on the next run next to the action that caused it (``show_note(slot)``):
+    on a long page a message at the top is off-screen from the button."""
+    st.session_state[f"ds_note_{slot}"] = (kind, text, details or [])
+
+
+def show_note(slot: str) -> None:
+    item = st.session_state.pop(f"ds_note_{slot}", None)
+    if item:
+        kind, text, details = item
+        getattr(st, kind)(text)
+        if details:
+            st.code("\n".join(details[:100]) + ("\n…" if len(details) > 100 else ""), language=None)
+
+
 def ingest_report(report: IngestReport) -> None:
     (st.success if report.taken else st.warning)(report.summary())
     if report.renamed:

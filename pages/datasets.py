@@ -373,19 +373,38 @@ if pending and pending["dataset"] == pick:
                 st.error(str(exc))
             else:
                 ss.pop("ds_pending", None)
-                view.flash("success", f"{pending['preview'].op}: {n} caption(s) changed. Undo is available.")
+                view.note("tags", "success", f"{pending['preview'].op}: {n} caption(s) changed. Undo is available.")
                 st.rerun()
         if p2.button("Cancel", key="ds_cancel"):
             ss.pop("ds_pending", None)
             st.rerun()
 
-info = caption_ops.undo_info(layout)
+try:
+    history = caption_ops.undo_history(layout)
+except NyxError as exc:
+    history = []
+    st.error(str(exc))
 u1, u2 = st.columns([1, 3], vertical_alignment="center")
-if u1.button("Undo", key="ds_undo", disabled=info is None):
-    n = caption_ops.undo(ws, layout)
-    view.flash("success", f"Undid '{info.op}': {n} caption(s) restored.")
-    st.rerun()
-u2.caption(f"Last operation: {info.op} ({info.count} caption(s))" if info else "Nothing to undo.")
+undo_clicked = u1.button("Undo", key="ds_undo", disabled=not history,
+                         help="takes back the newest operation; captions edited by hand since are left alone")
+u2.caption(f"Next undo: {history[0].op} ({history[0].count} caption(s))" if history else "Nothing to undo.")
+if undo_clicked:
+    try:
+        res = caption_ops.undo(ws, layout)
+    except NyxError as exc:
+        st.error(str(exc))
+    else:
+        view.note("tags", "warning" if res.skipped else "success",
+                  f"Undid '{res.op}': {res.restored} caption(s) restored"
+                  + (f"; {len(res.skipped)} left alone because they were edited since:" if res.skipped else "."),
+                  res.skipped)
+        st.rerun()
+view.show_note("tags")
+if history:
+    with st.expander(f"Undo history ({len(history)} operation(s), newest first)"):
+        st.dataframe(pd.DataFrame([{"operation": h.op, "when": pd.Timestamp(h.at, unit="s", tz="UTC")
+                                    .tz_convert(None).strftime("%Y-%m-%d %H:%M:%S") + " UTC", "captions": h.count}
+                                   for h in history]), hide_index=True, width="stretch")
 
 # -- 5. health -------------------------------------------------------------------------------------
 st.subheader("Health check")

@@ -196,3 +196,22 @@ def test_editor_saves_exactly_the_box_and_joins_lines(ws):
     assert not (f / "img2.txt").exists()  # an uncaptioned image gets no file by being visited
     _button(at, "ds_prev").click().run()
     assert next(t for t in at.text_area if t.label == "Caption").value == "cat, long hair, blue eyes"
+
+
+def test_undo_history_shown_and_hand_edits_listed(ws):
+    f = _dataset(ws)
+    at = _page().run()
+    for tag in ("one", "two"):
+        at.text_input(key="ds_trigger_cats").input(tag).run()
+        _button(at, "ds_add_all").click().run()
+        _button(at, "ds_apply").click().run()
+        assert not at.exception
+    assert any("Undo history (2 operation(s)" in e.label for e in at.expander)
+    (f / "img0.txt").write_text("edited by hand")
+    _button(at, "ds_undo").click().run()
+    assert not at.exception
+    assert any("left alone because they were edited since" in w.value for w in at.warning)
+    assert any("5_ohwx cat/img0.txt" in c.value for c in at.code)
+    assert (f / "img0.txt").read_text() == "edited by hand"
+    assert (f / "img1.txt").read_text() == "one, cat, long_hair"
+    assert any("Next undo: add one" in c.value for c in at.caption)

@@ -1,9 +1,11 @@
 """Captions on disk: read / write one, and bulk tag operations over a dataset with preview and undo.
 
-Undo keeps the exact previous bytes of every caption the last bulk operation changed (base64 in
-``<dataset>/.nyx/undo.json``; a caption that did not exist is stored as null). The journal is
-written *before* any caption changes, so even an operation cut short half-way can be undone. Each
-new operation replaces the journal: one level of undo, as the product asks.
+Undo keeps the exact previous bytes of every caption a bulk operation changed (base64, with the
+SHA-256 of what the operation wrote) in one journal per operation, ``<dataset>/.nyx/undo/<ns>.json``;
+a caption that did not exist is stored as null. A journal is written *before* any caption changes,
+so even an operation cut short half-way can be undone. The last ``UNDO_LEVELS`` operations are kept
+and undone newest first. Undo restores only captions still exactly as the operation left them: a
+caption edited by hand since is left alone and listed, so undo never wipes later work.
 """
 from __future__ import annotations
 
@@ -22,7 +24,9 @@ from nyx_core.errors import NyxError
 from nyx_core.fsutil import atomic_output, atomic_write_bytes, atomic_write_text
 from nyx_core.workspace import Workspace
 
-UNDO_FILE = "undo.json"
+UNDO_DIR = "undo"
+LEGACY_UNDO_FILE = "undo.json"  # the single journal of Nyx before several levels; read as the oldest
+UNDO_LEVELS = 20
 
 
 class UndoError(NyxError):
@@ -146,8 +150,11 @@ def apply(layout: DatasetLayout, op: TagOp, images: Iterable[Path] | None = None
             "before": None if raw is None else base64.b64encode(raw).decode("ascii"),
             "after_sha256": hashlib.sha256(caption_bytes(new)).hexdigest(),
         }
-    journal = {"version": 1, "op": op.describe(), "at": time.time(), "entries": entries}
-    atomic_write_text(layout.root / STATE_DIR / UNDO_FILE, json.dumps(journal))
+    journal = {"version": 2, "op": op.describe(), "at": time.time(), "entries": entries}
+    folder = layout.root / STATE_DIR / UNDO_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(folder / f"{time.time_ns():020d}.json", json.dumps(journal))
+    _prune(layout)
     for i, (image, _raw, _text, new) in enumerate(plan, 1):
         _write_caption_file(caption_path(image, layout.caption_ext), caption_bytes(new))
         if progress:
@@ -160,48 +167,96 @@ class UndoInfo:
     op: str
     at: float
     count: int
+    journal: str = ""  # the journal's file name (what `undo` takes back)
+
+
+@dataclass
+class UndoResult:
+    op: str
+    restored: int
+    skipped: list[str] = field(default_factory=list)  # dataset-relative captions edited since the operation
+
+
+def _journals(layout: DatasetLayout) -> list[Path]:
+    """The undo journals, oldest first."""
+    folder = layout.root / STATE_DIR / UNDO_DIR
+    found = sorted(folder.glob("*.json")) if folder.is_dir() else []
+    legacy = layout.root / STATE_DIR / LEGACY_UNDO_FILE
+    return ([legacy] if legacy.is_file() else []) + found
+
+
+def _prune(layout: DatasetLayout) -> None:
+    for old in _journals(layout)[:-UNDO_LEVELS]:
+        old.unlink(missing_ok=True)
+
+
+def _read_journal(layout: DatasetLayout, path: Path) -> dict:
+    try:
+        journal = json.loads(path.read_text(encoding="utf-8"))
+        journal["op"], journal["at"], journal["entries"].items  # noqa: B018 - shape check
+        return journal
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise UndoError(f"the undo journal {path.name} of {layout.name!r} is damaged ({exc}); "
+                        "it cannot be undone") from exc
+
+
+def undo_history(layout: DatasetLayout) -> list[UndoInfo]:
+    """The operations that can be undone, newest first (what, when, how many captions). A damaged
+    journal is listed as such rather than hiding the others."""
+    out = []
+    for path in reversed(_journals(layout)):
+        try:
+            j = _read_journal(layout, path)
+            out.append(UndoInfo(j["op"], j["at"], len(j["entries"]), path.name))
+        except UndoError:
+            out.append(UndoInfo("(damaged undo journal)", path.stat().st_mtime, 0, path.name))
+    return out
 
 
 def undo_info(layout: DatasetLayout) -> UndoInfo | None:
-    path = layout.root / STATE_DIR / UNDO_FILE
+    """The operation `undo` would take back next, or None."""
+    history = undo_history(layout)
+    return history[0] if history else None
+
+
+def _sha256(path: Path) -> str | None:
     try:
-        journal = json.loads(path.read_text(encoding="utf-8"))
-        return UndoInfo(journal["op"], journal["at"], len(journal["entries"]))
+        return hashlib.sha256(path.read_bytes()).hexdigest()
     except FileNotFoundError:
         return None
-    except (ValueError, KeyError) as exc:
-        raise UndoError(f"the undo journal of {layout.name!r} is damaged ({exc}); nothing can be undone") from exc
 
 
-def undo(ws: Workspace, layout: DatasetLayout) -> int:
-    """Put back the exact bytes the last bulk operation replaced; captions it created are moved to the
-    trash (not deleted, in case they were edited since). Returns the number of captions restored."""
-    path = layout.root / STATE_DIR / UNDO_FILE
-    if not path.is_file():
+def undo(ws: Workspace, layout: DatasetLayout) -> UndoResult:
+    """Take back the newest bulk operation: put back the exact bytes it replaced, and move captions it
+    created to the trash. Only captions still exactly as the operation left them are touched; the
+    ones edited (or deleted) since are skipped and listed in the result."""
+    journals = _journals(layout)
+    if not journals:
         raise UndoError(f"nothing to undo in {layout.name!r}")
-    try:
-        journal = json.loads(path.read_text(encoding="utf-8"))
-        entries = journal["entries"]
-    except (ValueError, KeyError) as exc:
-        raise UndoError(f"the undo journal of {layout.name!r} is damaged ({exc}); nothing can be undone") from exc
+    path = journals[-1]
+    journal = _read_journal(layout, path)
     from nyx_core.trash import move_to_trash
 
     root = layout.root.resolve()
-    count = 0
-    for rel, entry in entries.items():
+    result = UndoResult(journal["op"], 0)
+    for rel, entry in journal["entries"].items():
         parts = rel.split("/")
         if rel.startswith("/") or "\\" in rel or ".." in parts or "" in parts:
             continue  # a hand-edited journal must not reach outside the dataset
         target = root.joinpath(*parts)
+        expected = entry.get("after_sha256")
+        if expected is not None and _sha256(target) != expected:
+            result.skipped.append(rel)
+            continue
         before = entry.get("before")
         if before is None:
             if target.exists():
                 move_to_trash(ws, target)
         else:
             _write_caption_file(target, base64.b64decode(before))
-        count += 1
+        result.restored += 1
     os.unlink(path)
-    return count
+    return result
 
 
 # -- whole-dataset views ---------------------------------------------------------------------------
@@ -244,7 +299,7 @@ def run(ws: Workspace, name: str, op: TagOp, *, dry_run: bool = False, images: I
 
 
 __all__ = [
-    "CaptionError", "Change", "Preview", "TagOp", "UndoError", "UndoInfo", "all_captions", "apply",
-    "dataset_tag_frequency", "filter_images", "preview", "read_caption", "read_caption_bytes", "run", "undo", "undo_info",
+    "CaptionError", "Change", "Preview", "TagOp", "UndoError", "UndoInfo", "UndoResult", "all_captions", "apply",
+    "dataset_tag_frequency", "filter_images", "preview", "read_caption", "read_caption_bytes", "run", "undo", "undo_history", "undo_info",
     "write_caption",
 ]
