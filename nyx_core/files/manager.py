@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import secrets
 import shutil
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -404,7 +405,8 @@ class FileManager:
         folder = self.folder(user_path)
         out_dir = self.ws.cache / "downloads"
         out_dir.mkdir(parents=True, exist_ok=True)
-        final = out_dir / f"{folder.name or 'workspace'}.zip"
+        # a unique name: two sessions zipping folders of the same name must not share one file
+        final = out_dir / f"{folder.name or 'workspace'}-{secrets.token_hex(6)}.zip"
         with atomic_output(final, fsync=False) as out:
             for block in self.iter_zip(user_path):
                 out.write(block)
