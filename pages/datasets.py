@@ -477,6 +477,7 @@ if st.button("Run health check", key="ds_health_run"):
     except NyxError as exc:
         st.error(str(exc))
     bar.empty()
+view.show_note("health")
 health = ss.get("ds_health")
 if health and health[0] == pick:
     rep = health[1]
@@ -493,7 +494,14 @@ if health and health[0] == pick:
             st.write(p.message)
             if p.images:
                 st.code("\n".join(p.images[:100]) + ("\n…" if len(p.images) > 100 else ""), language=None)
-                if st.button("Show these images in the gallery", key=f"ds_show_{p.kind}_{i}"):
+                if p.kind == "skipped_extension":
+                    if st.button("Rename them to the lower-case extension", key="ds_fix_ext"):
+                        fixed = manager.normalize_extensions(ws, pick)
+                        ss.pop("ds_health", None)  # the report is out of date now
+                        view.note("health", "success", f"Renamed {len(fixed)} image(s); they will be trained now.",
+                                  [f"{a} → {b}" for a, b in fixed])
+                        st.rerun()
+                elif st.button("Show these images in the gallery", key=f"ds_show_{p.kind}_{i}"):
                     ss["ds_only"] = (pick, p.title, list(p.images))
                     st.rerun()
 

@@ -72,3 +72,34 @@ def test_move_and_copy_carry_companions(ws, fm):
     assert (dst / "z.txt").read_text() == "z"
     fm.move(["datasets/d/10_c/a (1).png"], "datasets/d/5_other", on_clash="replace")
     assert any(e.original.endswith("a (1).txt") for e in list_trash(ws))  # the replaced caption is restorable
+
+
+def test_layout_health_steps_and_ingest_share_the_rule(ws):
+    """b.Png used to be shown, counted and checked, but sd-scripts never trained it (issue 8)."""
+    from PIL import Image
+
+    from nyx_core.datasets.health import check_dataset
+    from nyx_core.datasets.ingest import ingest_files
+    from nyx_core.datasets.layout import scan_dataset
+    from nyx_core.datasets.manager import create_dataset, normalize_extensions
+    from nyx_core.steps import image_files
+
+    create_dataset(ws, "d", "c", 1)
+    folder = ws.datasets / "d" / "1_c"
+    for n in ("a.png", "b.Png", "c.JPG"):
+        Image.new("RGB", (64, 64)).save(folder / n, "PNG" if n != "c.JPG" else "JPEG")
+    (folder / "b.txt").write_text("bee")
+    layout = scan_dataset(ws, "d")
+    assert [p.name for p in layout.images()] == ["a.png", "c.JPG"] == [p.name for p in image_files(folder)]
+    assert [p.name for p in layout.skipped_images()] == ["b.Png"]
+    rep = check_dataset(ws, "d", resolution=64)
+    prob = next(p for p in rep.problems if p.kind == "skipped_extension")
+    assert prob.images == ["1_c/b.Png"] and rep.image_count == 2
+    assert normalize_extensions(ws, "d") == [("1_c/b.Png", "1_c/b.png")]
+    assert (folder / "b.txt").read_text() == "bee" and len(scan_dataset(ws, "d").images()) == 3
+
+    import io
+    buf = io.BytesIO()
+    Image.new("RGB", (64, 64)).save(buf, "PNG")
+    report = ingest_files(ws, "d", [("new.Png", io.BytesIO(buf.getvalue()))], concept="c")
+    assert report.taken == ["1_c/new.png"] and report.renamed == [("new.Png", "1_c/new.png")]

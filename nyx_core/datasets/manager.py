@@ -222,3 +222,22 @@ def delete_image(ws: Workspace, name: str, image: Path | str) -> list:
     _layout, path = _member(ws, name, image)
     group = [path] + FileManager(ws).companions(path)
     return [move_to_trash(ws, p) for p in group]
+
+
+def normalize_extensions(ws: Workspace, name: str) -> list[tuple[str, str]]:
+    """Rename the image files sd-scripts skips because of their extension's case (``b.Png`` ->
+    ``b.png``); captions and caches keep their names (same stem). Returns (old, new) dataset paths.
+    A file whose lower-case name is taken is left alone (and stays in the health check)."""
+    from nyx_core.files import ClashError, FileManager
+    from nyx_core.imagefiles import normalized_name
+
+    layout = scan_dataset(ws, name)
+    fm = FileManager(ws)
+    done = []
+    for img in layout.skipped_images():
+        try:
+            new = fm.rename(ws.relative(img), normalized_name(img.name))
+        except ClashError:
+            continue
+        done.append((img.relative_to(layout.root).as_posix(), new.relative_to(layout.root).as_posix()))
+    return done
