@@ -156,3 +156,35 @@ def test_history_is_bounded_and_reads_the_old_single_journal(ws, layout, monkeyp
     assert [h.op for h in caption_ops.undo_history(layout)] == [
         "add r at the end", "add q at the end", "add p at the end"]  # the oldest dropped
     assert not legacy.exists()
+
+
+def test_bulk_writes_are_atomic_files_that_keep_permissions(ws, layout):
+    import os
+    import stat
+
+    folder = layout.root / "5_ohwx"
+    os.chmod(folder / "1.txt", 0o600)
+    inode = (folder / "1.txt").stat().st_ino
+    caption_ops.apply(layout, TagOp("add", tags=("z",)))
+    assert stat.S_IMODE((folder / "1.txt").stat().st_mode) == 0o600
+    assert (folder / "1.txt").stat().st_ino != inode  # a new file put in place, never rewritten in place
+    assert (folder / "3.txt").read_text() == "z"  # created where none existed
+    assert not [p for p in folder.iterdir() if p.name.endswith(".tmp")]
+    caption_ops.undo(ws, layout)
+    assert stat.S_IMODE((folder / "1.txt").stat().st_mode) == 0o600
+
+
+def test_replace_existing_falls_back_to_a_plain_rename(tmp_path, monkeypatch):
+    from nyx_core import fsutil
+
+    for target_exists in (True, False):
+        for have_exchange in (True, False):
+            monkeypatch.setattr(fsutil, "_renameat2", None if have_exchange else False)
+            tmp, path = tmp_path / ".new.tmp", tmp_path / "cap.txt"
+            if target_exists:
+                path.write_text("old")
+            elif path.exists():
+                path.unlink()
+            tmp.write_text("new")
+            fsutil.replace_existing(str(tmp), str(path))
+            assert path.read_text() == "new" and not tmp.exists()
