@@ -29,12 +29,16 @@ def note(slot: str, kind: str, text: str, details: list[str] | None = None) -> N
 
 
 def show_note(slot: str) -> None:
+    # always one container here, filled or not: the page keeps the same shape run to run, so the
+    # browser never shows a stale copy of the widgets below while the new run draws
+    box = st.container(key=f"ds_note_box_{slot}")
     item = st.session_state.pop(f"ds_note_{slot}", None)
     if item:
         kind, text, details = item
-        getattr(st, kind)(text)
-        if details:
-            st.code("\n".join(details[:100]) + ("\n…" if len(details) > 100 else ""), language=None)
+        with box:
+            getattr(st, kind)(text)
+            if details:
+                st.code("\n".join(details[:100]) + ("\n…" if len(details) > 100 else ""), language=None)
 
 
 def ingest_report(report: IngestReport) -> None:

@@ -435,9 +435,9 @@ except NyxError as exc:
     history = []
     st.error(str(exc))
 u1, u2 = st.columns([1, 3], vertical_alignment="center")
-undo_clicked = u1.button("Undo", key="ds_undo", disabled=not history,
-                         help="takes back the newest operation; captions edited by hand since are left alone")
-u2.caption(f"Next undo: {history[0].op} ({history[0].count} caption(s))" if history else "Nothing to undo.")
+undo_clicked = u1.button("Undo", key="ds_undo", disabled=not history)
+u2.caption(f"Next undo: {history[0].op} ({history[0].count} caption(s)); captions edited by hand since are left "
+           "alone" if history else "Nothing to undo.")
 if undo_clicked:
     try:
         res = caption_ops.undo(ws, layout)
