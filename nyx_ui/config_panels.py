@@ -11,7 +11,8 @@ from typing import Any
 import streamlit as st
 
 from nyx_core.config import ConfigError, TrainingConfig, load_config, new_config, save_config, steps_for, validate
-from nyx_core.config.enums import FAMILY_LABELS, Family
+from nyx_core.config.enums import Family
+from nyx_core.config.families import FAMILIES
 from nyx_core.config.io import config_path, list_configs
 from nyx_core.config.model import config_from_data
 from nyx_core.config.presets import apply_preset, list_presets, save_user_preset
@@ -91,7 +92,7 @@ def new_config_form(ws: Workspace) -> None:
 
     with st.form("tc_new", clear_on_submit=False, border=False):
         name = st.text_input("Name", key="tc_new_name", placeholder="e.g. ohwx-woman-sdxl")
-        family = st.selectbox("Model family", list(Family), format_func=lambda f: FAMILY_LABELS[f], key="tc_new_family")
+        family = st.selectbox("Model family", list(Family), format_func=lambda f: FAMILIES[f].label, key="tc_new_family")
         kind = st.selectbox("Preset", ["none", "character", "style", "concept"], key="tc_new_preset")
         low = st.checkbox("Low VRAM variant", key="tc_new_low")
         datasets = [""] + [d.name for d in list_datasets(ws)]
@@ -267,11 +268,19 @@ def build_config(data: dict[str, Any], errors: list) -> TrainingConfig | None:
 
 
 # The live summary: steps and pre-flight ---------------------------------------------------------
-def steps_panel(ws: Workspace, cfg: TrainingConfig | None) -> None:
+def plan_for(ws: Workspace, cfg: TrainingConfig | None):  # -> RunPlan | None
+    """The config's run plan, made once per rerun for the step count, pre-flight and the preview
+    (the dataset folder is read once)."""
+    from nyx_core.config.plan import plan
+
+    return plan(cfg, ws) if cfg is not None else None
+
+
+def steps_panel(ws: Workspace, cfg: TrainingConfig | None, run_plan=None) -> None:  # noqa: ANN001 - RunPlan
     if cfg is None:
         return
     try:
-        r = steps_for(cfg, ws)
+        r = run_plan.require_steps() if run_plan is not None else steps_for(cfg, ws)
     except NyxError as exc:
         st.metric("Training steps", "—")
         st.caption(str(exc))
@@ -287,10 +296,11 @@ def steps_panel(ws: Workspace, cfg: TrainingConfig | None) -> None:
         st.caption("Buckets (images incl. repeats): " + ", ".join(buckets[:12]) + (" …" if len(buckets) > 12 else ""))
 
 
-def problems_for(ws: Workspace, settings: Settings, cfg: TrainingConfig | None, form_errors: list) -> list[Problem]:
+def problems_for(ws: Workspace, settings: Settings, cfg: TrainingConfig | None, form_errors: list,
+                 run_plan=None) -> list[Problem]:  # noqa: ANN001 - RunPlan
     problems = [Problem("error", f, m) for f, m in form_errors]
     if cfg is not None:
-        problems += validate(cfg, ws, settings)
+        problems += validate(run_plan if run_plan is not None else cfg, ws, settings)
     return sorted(problems, key=lambda p: p.level != "error")
 
 
@@ -309,14 +319,14 @@ def preflight_panel(problems: list[Problem]) -> None:
 
 
 # Actions ------------------------------------------------------------------------------------------
-def try_render(ws: Workspace, settings: Settings, cfg: TrainingConfig | None):  # -> RenderedRun | None
+def try_render(ws: Workspace, settings: Settings, cfg: TrainingConfig | None, run_plan=None):  # noqa: ANN001
     from nyx_core.kohya.render import render
 
     if cfg is None:
         return None
     folder = ws.configs / f"{cfg.project.name}.rendered"
     try:
-        return render(cfg, ws=ws, settings=settings, render_dir=folder, logging_dir=folder / "tb")
+        return render(cfg, ws=ws, settings=settings, render_dir=folder, logging_dir=folder / "tb", plan=run_plan)
     except NyxError:
         return None
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from nyx_core.config.families import FAMILIES
 from nyx_core.errors import NyxError
 from nyx_core.fsutil import human_size
 from nyx_core.models import CATALOG, picker_options, scan
@@ -15,7 +16,8 @@ from nyx_core.models.detect import KIND_DIRS
 
 PUBLISH_KEY = "models_publish_path"
 TASK_KINDS = ("download", "upload", "hash")
-FAMILY_NAMES = {"sd15": "SD 1.5 / 2.x", "sdxl": "SDXL", "flux": "Flux.1", "sd3": "SD 3.5"}
+#: The family table's labels by family id.
+FAMILY_NAMES = {f.value: s.label for f, s in FAMILIES.items()}
 
 
 @st.cache_data(ttl=3, show_spinner=False)
@@ -66,7 +68,8 @@ def publish_button(ws, job) -> None:
 
 # Jobs ---------------------------------------------------------------------------------------------
 def task_jobs(jm):
-    return [j for j in jm.list() if j.spec.kind in TASK_KINDS]
+    """Download, upload and hash jobs (damaged job folders are the Monitor's business)."""
+    return [j for j in jm.list() if j.spec.kind in TASK_KINDS and not getattr(j, "damage", None)]
 
 
 def jobs_panel(jm) -> None:
@@ -128,17 +131,18 @@ def library(ws, jm) -> None:
         for m in items:
             if m.error:
                 st.warning(f"`{m.path}`: {m.error}")
-        todo = missing(ws)
+        todo = missing(ws, items)
         if todo:
             if st.button(f"Compute SHA-256 of {len(todo)} model(s) in the background", key="models_hash",
                          icon=":material/fingerprint:"):
+                _scan_cached.clear()
                 submit_hash(ws, jm.settings)
                 st.rerun()
-    for u in unfinished(ws):
-        busy = any(j.spec.kind == "download" and not j.state.final and u["source"] in j.spec.argv
-                   for j in task_jobs(jm))
-        if busy:
-            continue
+    pending = unfinished(ws)
+    running = [j for j in task_jobs(jm) if j.spec.kind == "download" and not j.state.final] if pending else []
+    for u in pending:
+        if any(u["source"] in j.spec.argv for j in running):
+            continue  # being downloaded right now: its progress is shown above
         row = st.container(horizontal=True, vertical_alignment="center")
         row.markdown(f"Unfinished download **{u.get('label') or u['source']}** · {human_size(u['bytes'])} on disk",
                      width="stretch")
