@@ -24,12 +24,12 @@ from typing import Any, NamedTuple
 from nyx_core.buckets import BucketSpec, Size, assign, effective_min_max, parse_resolution
 from nyx_core.cache import StampCache
 from nyx_core.errors import NyxError
+from nyx_core.imagefiles import SD_SCRIPTS_IMAGE_EXTS, is_trainable_image  # noqa: F401 - re-exported
 from nyx_core.jobs.reader import ProgressReader
 
 #: sd-scripts' default for ``max_train_steps`` when neither steps nor epochs are given.
 DEFAULT_MAX_TRAIN_STEPS = 1600
-#: What sd-scripts' ``glob_images`` matches: these spellings exactly (no ``.Png``), dot-files excluded.
-SD_SCRIPTS_IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".PNG", ".JPG", ".JPEG", ".WEBP", ".BMP")
+# What sd-scripts' ``glob_images`` matches (these spellings exactly, no ``.Png``) is ``nyx_core.imagefiles``.
 
 
 class StepsError(NyxError, ValueError):
@@ -566,7 +566,7 @@ def image_files(folder: Path) -> list[Path]:
     folder = Path(folder)
     if not folder.is_dir():
         return []
-    found = [p for p in folder.iterdir() if not p.name.startswith(".") and p.suffix in SD_SCRIPTS_IMAGE_EXTS]
+    found = [p for p in folder.iterdir() if not p.name.startswith(".") and is_trainable_image(p)]
     return sorted((p for p in found if p.is_file()), key=lambda p: str(p))
 
 

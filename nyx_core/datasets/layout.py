@@ -17,10 +17,10 @@ import tomlkit
 from nyx_core.cache import StampCache
 from nyx_core.errors import NyxError, PathError
 from nyx_core.fsutil import atomic_write_text
+from nyx_core.imagefiles import IMAGE_EXTS, is_image_name, is_skipped_image, is_trainable_image  # noqa: F401
 from nyx_core.workspace import Workspace
 
-#: What sd-scripts globs for (it also accepts the upper-case spellings, so matching is case-blind).
-IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
+#: One image rule for Nyx: ``nyx_core.imagefiles`` (sd-scripts' extensions, case included).
 SETTINGS_FILE = ".nyx-dataset.toml"
 #: Nyx's own per-dataset state (undo journal, ingest temp folders). Dotted so sd-scripts never sees it.
 STATE_DIR = ".nyx"
@@ -39,7 +39,8 @@ class DatasetError(NyxError):
 
 
 def is_image(path: Path) -> bool:
-    return path.suffix.lower() in IMAGE_EXTS
+    """An image file by name, any case (what ingest accepts; it writes the lower-case spelling)."""
+    return is_image_name(path)
 
 
 def parse_concept_folder(name: str) -> tuple[int, str] | None:
@@ -90,6 +91,8 @@ class Concept:
     name: str
     repeats: int
     images: list[Path] = field(default_factory=list)
+    #: Image files sd-scripts will not find (extension case, e.g. ``b.Png``): not shown as training images.
+    skipped: list[Path] = field(default_factory=list)
 
     def caption_path(self, image: Path, ext: str = DEFAULT_CAPTION_EXT) -> Path:
         return caption_path(image, ext)
@@ -113,6 +116,9 @@ class DatasetLayout:
 
     def images(self) -> list[Path]:
         return [img for c in self.concepts for img in c.images]
+
+    def skipped_images(self) -> list[Path]:
+        return [img for c in self.concepts for img in c.skipped]
 
     def caption_path(self, image: Path) -> Path:
         return caption_path(image, self.caption_ext)
@@ -167,11 +173,11 @@ def save_settings(root: Path, settings: DatasetSettings) -> None:
     atomic_write_text(path, tomlkit.dumps(doc))
 
 
-def _images_in(folder: Path) -> list[Path]:
-    return sorted(
-        (p for p in folder.iterdir() if not p.name.startswith(".") and is_image(p) and p.is_file()),
-        key=lambda p: p.name,
-    )
+def _images_in(folder: Path) -> tuple[list[Path], list[Path]]:
+    """(the images sd-scripts trains on, image files it skips because of their extension's case)."""
+    found = sorted((p for p in folder.iterdir() if not p.name.startswith(".") and is_image_name(p) and p.is_file()),
+                   key=lambda p: p.name)
+    return [p for p in found if is_trainable_image(p)], [p for p in found if not is_trainable_image(p)]
 
 
 def scan_dataset(ws: Workspace, name: str) -> DatasetLayout:
@@ -200,7 +206,8 @@ def _scan(root: Path) -> tuple[DatasetLayout, list[Path]]:
             if parsed is None:
                 stray.append(entry)
             else:
-                concepts.append(Concept(entry, parsed[1], parsed[0], _images_in(entry)))
+                images, skipped = _images_in(entry)
+                concepts.append(Concept(entry, parsed[1], parsed[0], images, skipped))
         elif is_image(entry):
             loose.append(entry)
     layout = DatasetLayout(root.name, root, concepts, settings.caption_ext, settings.trigger_word, stray, loose)
