@@ -25,7 +25,7 @@ from nyx_core.buckets import BucketSpec, Size, assign, effective_min_max, parse_
 from nyx_core.cache import StampCache
 from nyx_core.errors import NyxError
 from nyx_core.imagefiles import SD_SCRIPTS_IMAGE_EXTS, is_trainable_image  # noqa: F401 - re-exported
-from nyx_core.jobs.reader import ProgressReader
+from nyx_core.jobs.reader import ProgressReader, decode_event
 
 #: sd-scripts' default for ``max_train_steps`` when neither steps nor epochs are given.
 DEFAULT_MAX_TRAIN_STEPS = 1600
@@ -483,6 +483,10 @@ def speed_from_log(text: str) -> float | None:
     return None
 
 
+#: a line that is some other event than a step (a line without a type counts as a step)
+_OTHER_EVENT = re.compile(rb'"type"\s*:\s*"(?!step")')
+
+
 def speed_from_progress(source: float | str | Path | Iterable[Mapping[str, Any]]) -> float | None:
     """Seconds per step of a past run, or None when it never got past its first step.
 
@@ -501,7 +505,10 @@ def speed_from_progress(source: float | str | Path | Iterable[Mapping[str, Any]]
         if path.suffix != ".jsonl":
             return speed_from_log(path.read_text(encoding="utf-8", errors="replace"))
         # The job progress file has one reader (damaged lines and other schema versions skipped).
-        records = ProgressReader(path.parent, name=path.name).read_new()
+        # Only step events carry speed: decode just those lines (a run's file is half metric lines,
+        # and the calculator reads up to 20 runs on its first visit).
+        records = [ev for line in ProgressReader(path.parent, name=path.name).read_lines()
+                   if not _OTHER_EVENT.search(line) and (ev := decode_event(line)) is not None]
     else:
         records = [r for r in source if isinstance(r, Mapping)]
     # progress.jsonl (the job progress file, schema v1) mixes event types; only "step" events carry speed

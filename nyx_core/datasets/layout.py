@@ -188,7 +188,8 @@ def scan_dataset(ws: Workspace, name: str) -> DatasetLayout:
     own copy, so a caller may change what it got."""
     root = dataset_root(ws, name)
     layout = _SCANS.get(("dataset", str(root)), lambda: _scan(root))
-    return replace(layout, concepts=[replace(c, images=list(c.images), skipped=list(c.skipped)) for c in layout.concepts],
+    concepts = [replace(c, images=list(c.images), skipped=list(c.skipped)) for c in layout.concepts]
+    return replace(layout, concepts=concepts,
                    stray=list(layout.stray), loose_images=list(layout.loose_images))
 
 

@@ -88,6 +88,11 @@ def _check_event(ev: dict[str, Any]) -> None:
         raise ValueError("an error event has lines that are not a list")
 
 
+def decode_event(line: bytes) -> dict[str, Any] | None:
+    """One progress line as an event; None for a blank, damaged or other-version line."""
+    return _decode(line)
+
+
 def _decode(line: bytes) -> dict[str, Any] | None:
     if not line.strip():
         return None
