@@ -37,6 +37,7 @@ from nyx_core.thumbnails import thumbnail
 from nyx_ui import captioning_view
 from nyx_ui import dataset_view as view
 from nyx_ui.context import get_workspace
+from nyx_ui.progress import counted
 
 ss = st.session_state
 ws = get_workspace()
@@ -430,7 +431,10 @@ if pending and pending["dataset"] == pick:
         if p1.button("Apply", key="ds_apply", type="primary", disabled=pending["preview"].changed == 0):
             images = None if pending["images"] is None else [layout.root / r for r in pending["images"]]
             try:
-                n = caption_ops.apply(layout, pending["op"], images)
+                # counted work shows progress at once (10,000 captions take seconds)
+                n = caption_ops.apply(layout, pending["op"], images,
+                                      progress=counted(st.progress(0.0, text="Writing captions…"),
+                                                       "Writing captions…"))
             except NyxError as exc:
                 st.error(str(exc))
             else:
@@ -452,7 +456,8 @@ u2.caption(f"Next undo: {history[0].op} ({history[0].count} caption(s)); caption
            "alone" if history else "Nothing to undo.")
 if undo_clicked:
     try:
-        res = caption_ops.undo(ws, layout)
+        with st.spinner("Restoring captions…"):
+            res = caption_ops.undo(ws, layout)
     except NyxError as exc:
         st.error(str(exc))
     else:

@@ -1,0 +1,25 @@
+"""Counted work redraws its progress bar a few times a second, not once per file (issue 15)."""
+from __future__ import annotations
+
+from nyx_ui.progress import counted
+
+
+class _Bar:
+    def __init__(self) -> None:
+        self.calls: list[tuple[float, str]] = []
+
+    def progress(self, value: float, text: str = "") -> None:
+        self.calls.append((value, text))
+
+
+def test_a_bar_is_redrawn_at_most_every_interval_and_always_at_the_end():
+    bar, now = _Bar(), [0.0]
+    tick = counted(bar, "Writing captions…", every_s=0.1, clock=lambda: now[0])
+    for i in range(1, 10_001):
+        now[0] = i * 0.0001  # 10,000 files in one second
+        tick(i, 10_000)
+    assert 5 <= len(bar.calls) <= 12
+    assert bar.calls[-1] == (1.0, "Writing captions… 10000/10000")
+    tick2 = counted(bar, "Importing…", clock=lambda: 0.0)
+    tick2(1, 3, "a.png")
+    assert bar.calls[-1] == (1 / 3, "Importing… 1/3 · a.png")
