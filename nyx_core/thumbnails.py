@@ -10,7 +10,9 @@ import hashlib
 import io
 import os
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Callable
 
 from nyx_core.errors import NyxError
 from nyx_core.fsutil import atomic_write_bytes
@@ -47,6 +49,45 @@ def thumbnail(ws: Workspace, image: Path, size: int = 256, *, square: bool = Fal
         return cached
     atomic_write_bytes(cached, _render(image, size, square))
     return cached
+
+
+def all_thumbnails_cached(ws: Workspace, images: list[Path], size: int = 256, *, square: bool = False) -> bool:
+    """True when every image has its thumbnail on disk (stats only, nothing decoded)."""
+    return not _missing(ws, images, size, square)
+
+
+def _missing(ws: Workspace, images: list[Path], size: int, square: bool) -> list[Path]:
+    todo = []
+    for image in images:
+        try:
+            if not _cache_path(ws, Path(image), size, Path(image).stat(), square).is_file():
+                todo.append(Path(image))
+        except OSError:
+            continue
+    return todo
+
+
+def make_thumbnails(ws: Workspace, images: list[Path], size: int = 256, *, square: bool = False,
+                    progress: Callable[[int, int], None] | None = None) -> int:
+    """Make the missing thumbnails of ``images`` (a gallery page) up front, a few at a time, so the
+    page can show counted progress instead of sitting silent while 48 images are decoded. Returns
+    how many were made; unreadable images are left for the gallery to report."""
+    todo = _missing(ws, images, size, square)
+    if not todo:
+        return 0
+
+    def one(image: Path) -> None:
+        try:
+            thumbnail(ws, image, size, square=square)
+        except (NyxError, OSError):
+            pass
+
+    # Pillow releases the GIL while it decodes and resizes: threads use every core
+    with ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1))) as pool:
+        for i, _ in enumerate(pool.map(one, todo), 1):
+            if progress:
+                progress(i, len(todo))
+    return len(todo)
 
 
 def _render(image: Path, size: int, square: bool = False) -> bytes:

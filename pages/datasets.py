@@ -33,7 +33,7 @@ from nyx_core.fsutil import human_size
 from nyx_core.buckets import BucketSpec
 from nyx_core.buckets import assign as assign_bucket
 from nyx_core.steps import read_image_size
-from nyx_core.thumbnails import thumbnail
+from nyx_core.thumbnails import all_thumbnails_cached, make_thumbnails, thumbnail
 from nyx_ui import captioning_view
 from nyx_ui import dataset_view as view
 from nyx_ui.context import get_workspace
@@ -315,7 +315,12 @@ grid = st.container(horizontal=True, gap="small")
 tile_spec = BucketSpec.square(int(ss.get("ds_h_res", 512)), min_reso=int(ss.get("ds_h_min", 256)),
                               max_reso=int(ss.get("ds_h_max", max(1024, int(ss.get("ds_h_res", 512))))),
                               reso_steps=int(ss.get("ds_h_steps", 64)), no_upscale=bool(ss.get("ds_h_noup", False)))
-for img in shown[(page_no - 1) * PAGE_SIZE:page_no * PAGE_SIZE]:
+page_images = shown[(page_no - 1) * PAGE_SIZE:page_no * PAGE_SIZE]
+if not all_thumbnails_cached(ws, page_images, 256, square=True):  # a dataset's first view: say so at once
+    bar = st.progress(0.0, text="Making previews…")
+    make_thumbnails(ws, page_images, 256, square=True, progress=counted(bar, "Making previews…"))
+    bar.empty()
+for img in page_images:
     # fixed-size tiles and square thumbnails: a row of tiles lines up whatever the images' shapes
     with grid.container(width=172, height=352, key=f"ds_tile_{zlib.crc32(rel(img).encode())}"):
         try:
