@@ -20,6 +20,7 @@ from nyx_core.files.kinds import kind_of
 from nyx_core.files.textfiles import read_text_file, validate_text
 from nyx_core.files.zipstream import CHUNK, iter_zip
 from nyx_core.fsutil import atomic_output, atomic_write_text
+from nyx_core.settings import SETTINGS_FILE
 from nyx_core.workspace import LAYOUT, Workspace
 
 ON_CLASH = ("ask", "keep_both", "replace", "skip")
@@ -82,6 +83,19 @@ class FileManager:
     def __init__(self, ws: Workspace) -> None:
         self.ws = ws
         self._protected = {ws.root / name for name in LAYOUT.values()}
+        # Nyx's own settings (secrets, which programs run): never shown, read, written or zipped here.
+        self._private = {ws.root / SETTINGS_FILE}
+
+    def _refuse_private(self, path: Path) -> None:
+        """Refuse ``settings.toml`` by its own name, or through a link to it."""
+        path = Path(path)
+        try:
+            real = path.resolve()
+        except OSError:
+            real = path
+        if path.parent.resolve() / path.name in self._private or real in self._private:
+            raise FileOpError(f"{SETTINGS_FILE} holds Nyx's settings and secrets; "
+                              "change them on the Settings page or from a shell")
 
     # Paths -------------------------------------------------------------------------------
     def folder(self, user_path: str | os.PathLike[str] = "") -> Path:
@@ -100,6 +114,7 @@ class FileManager:
         path = parent / pure.name if pure.name else parent
         if not os.path.lexists(path):
             raise FileOpError(f"no such file or folder: {text or '/'}")
+        self._refuse_private(path)
         return path
 
     def rel(self, path: Path) -> str:
@@ -139,7 +154,8 @@ class FileManager:
         folder = self.folder(user_path)
         prefix = self.rel(folder)
         prefix = prefix + "/" if prefix else ""
-        hidden = set() if include_internal or folder != self.ws.root else {LAYOUT["trash"], LAYOUT["cache"]}
+        hidden = set() if folder != self.ws.root else \
+            {SETTINGS_FILE} | (set() if include_internal else {LAYOUT["trash"], LAYOUT["cache"]})
         entries: list[FileEntry] = []
         with os.scandir(folder) as it:
             for de in it:
@@ -208,7 +224,7 @@ class FileManager:
                         if de.path in skip:
                             continue
                         subdirs.append((de.path, rel))
-                    if match(de.name.casefold()):
+                    if match(de.name.casefold()) and Path(de.path) not in self._private:
                         if len(hits) >= limit:
                             return SearchResult(_sorted_hits(hits), True, scanned)
                         hits.append(self._to_entry(Path(de.path), rel, real_dir or None))
@@ -220,6 +236,7 @@ class FileManager:
     def mkdir(self, parent: str, name: str) -> Path:
         folder = self.folder(parent)
         target = folder / check_name(name)
+        self._refuse_private(target)
         if os.path.lexists(target):
             raise ClashError(f"{name} already exists in {self.rel(folder) or 'the workspace root'}",
                              name=name, folder=self.rel(folder))
@@ -231,6 +248,7 @@ class FileManager:
         self._guard(path, "renamed")
         check_name(new_name)
         target = path.parent / new_name
+        self._refuse_private(target)
         if target == path:
             return path
         # A case-only rename on a case-insensitive disk "exists" already: that's the same file.
@@ -254,6 +272,7 @@ class FileManager:
         sources = [self.entry(p) for p in user_paths]
         verb = "copied" if copy else "moved"
         for src in sources:
+            self._refuse_private(dest / src.name)
             # Copying a layout folder (e.g. all of configs/) is fine; moving it is not.
             if not copy or src == self.ws.root or src == self.ws.trash or self.ws.trash in src.parents:
                 self._guard(src, verb)
@@ -314,6 +333,7 @@ class FileManager:
         # Browsers send a bare name, but some tools send a path: keep only the last part.
         name = check_name(PurePosixPath(name.replace("\\", "/")).name or name)
         target = folder / name
+        self._refuse_private(target)
         if os.path.lexists(target):
             if on_clash == "ask":
                 raise ClashError(f"{name} already exists in {self.rel(folder) or 'the workspace root'}",
@@ -338,6 +358,7 @@ class FileManager:
     def open_file(self, user_path: str) -> Path:
         """A confined file to download (not a folder)."""
         path = self.ws.resolve(user_path, must_exist=True)
+        self._refuse_private(path)
         if path.is_dir():
             raise FileOpError(f"{path.name} is a folder; download it as a zip")
         return path
@@ -347,7 +368,8 @@ class FileManager:
         folder = self.folder(user_path)
         if folder == self.ws.trash:
             raise FileOpError("the trash cannot be downloaded")
-        return iter_zip(folder, allow=self._inside, chunk=chunk)
+        return iter_zip(folder, allow=self._inside, chunk=chunk,
+                        exclude=self._private | {self.ws.trash, self.ws.cache})
 
     def zip_to_file(self, user_path: str) -> Path:
         """Write a folder's zip into ``ws.cache/downloads`` chunk by chunk; returns the file."""
@@ -371,6 +393,7 @@ class FileManager:
     def read_text(self, user_path: str) -> str:
         """The text of a file for the editor; refuses binaries and files over 2 MB."""
         path = self.ws.resolve(user_path, must_exist=True)
+        self._refuse_private(path)
         if path.is_dir():
             raise FileOpError(f"{path.name} is a folder")
         return read_text_file(path)
@@ -378,6 +401,7 @@ class FileManager:
     def save_text(self, user_path: str, text: str) -> Path:
         """Validate (.toml/.json/.yaml, naming the line) then write atomically. Invalid = not saved."""
         path = self.ws.resolve(user_path)
+        self._refuse_private(path)
         if path.is_dir():
             raise FileOpError(f"{path.name} is a folder")
         if not path.parent.is_dir():
