@@ -1,7 +1,7 @@
 """Nyx Trainer: `streamlit run app.py`. The shell only: access gate, then navigation."""
 import streamlit as st
 
-from nyx_ui import http_gate
+from nyx_ui import http_gate, warmup
 from nyx_ui.access import blocking_view, sign_out_control
 
 # Uploads, /_stcore/metrics and foreign hosts are checked below Streamlit (see nyx_ui/http_gate.py).
@@ -28,4 +28,6 @@ if blocked is not None:
     st.navigation([st.Page(blocked, title="Nyx Trainer", url_path="signin")], position="hidden").run()
 else:
     sign_out_control()
-    st.navigation(PAGES).run()
+    page = st.navigation(PAGES)
+    warmup.start()  # once per server: the other pages' imports load while this one is read
+    page.run()

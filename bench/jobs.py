@@ -198,17 +198,17 @@ def _overheads(jm: JobManager, tmp: Path, repeats: int) -> None:
             for _ in range(5):
                 for log in sorted(SHARED_LOGS.glob("*.log")):
                     fh.write(log.read_bytes())
-        argv = [sys.executable, "-m", "nyx_core.jobs.standin", "--log", str(big), "--speed", "1e9",
+        argv = [sys.executable, "-m", "nyx_dev.standin", "--log", str(big), "--speed", "1e9",
                 "--output-dir", str(tmp / "o1"), "--output-name", "r"]
         label = f"replay of every real log x5 at full speed ({big.stat().st_size / 1e6:.1f} MB)"
         overhead(jm, tmp, label, argv, repeats)
         log = SHARED_LOGS / "tool_like_40steps_epochs.log"
-        argv = [sys.executable, "-m", "nyx_core.jobs.standin", "--log", str(log), "--speed", "20",
+        argv = [sys.executable, "-m", "nyx_dev.standin", "--log", str(log), "--speed", "20",
                 "--output-dir", str(tmp / "o2"), "--output-name", "r"]
         overhead(jm, tmp, "replay of tool_like_40steps_epochs with its timing at 20x", argv, repeats)
     else:
         print("  (../shared/kohya/logs absent: replay figures skipped)")
-    argv = [sys.executable, "-m", "nyx_core.jobs.standin", "--synth", "--cpu", "--steps", "100", "--epochs", "4",
+    argv = [sys.executable, "-m", "nyx_dev.standin", "--synth", "--cpu", "--steps", "100", "--epochs", "4",
             "--step-time", "0.08", "--output-dir", str(tmp / "o3"), "--output-name", "c"]
     overhead(jm, tmp, "CPU-bound stand-in (100 steps x 80 ms busy loop)", argv, repeats)
 

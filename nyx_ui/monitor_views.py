@@ -113,6 +113,9 @@ def _live_panel(jm: JobManager, job_id: str) -> None:
                + f" · {md.fmt_duration(job.status.duration_s)}")
     if job.state.value == "queued":
         st.info("Queued: it starts when the run before it ends.")
+    if job.spec.kind != "train":
+        _task_panel(jm, job, state)
+        return
     total = state.total or 0
     st.progress(state.fraction, text=f"step {state.step}/{total or '?'}")
     st.markdown(
@@ -143,6 +146,31 @@ def _live_panel(jm: JobManager, job_id: str) -> None:
                help="per-step loss and learning rate come from sd-scripts' TensorBoard logs")
 
     _samples(state)
+    _log_tail(job)
+
+
+def _task_panel(jm: JobManager, job, state: ProgressState) -> None:
+    """A non-training job (tagging, captioning, download, generation, LoRA tool): its counted
+    progress, its result, and the same stop and failure views as a run."""
+    task = state.task or {}
+    done, total, unit = task.get("done", 0), task.get("total"), task.get("unit", "items")
+    st.progress(state.fraction, text=f"{done}/{total if total is not None else '?'} {unit}")
+    rate = task.get("rate")
+    st.markdown(f"speed **{f'{rate:.2f} {unit}/s' if rate else '–'}** · "
+                f"ETA **{md.fmt_duration(task.get('eta_s')) if job.state.active else '–'}**")
+    if task.get("message"):
+        st.caption(task["message"])
+    if job.state.active:
+        _stop_controls(jm, job, state)
+    if job.state.value in ("failed", "lost"):
+        _failure(job)
+    elif job.state.value == "stopped":
+        st.warning(job.status.reason or "stopped")
+    elif job.state.value == "completed":
+        st.success(f"Completed in {md.fmt_duration(job.status.duration_s)}")
+    if state.result:
+        with st.expander("Result", expanded=job.state.value == "completed"):
+            st.json(state.result)
     _log_tail(job)
 
 

@@ -27,7 +27,7 @@ def synth_spec(ws, name: str, *args: str, steps: int = 6, epochs: int = 2, step_
                grace=(3.0, 2.0)) -> JobSpec:
     out = ws.outputs / name
     tb = ws.root / "tb" / name
-    argv = [sys.executable, "-m", "nyx_core.jobs.standin", "--synth", "--steps", str(steps), "--epochs", str(epochs),
+    argv = [sys.executable, "-m", "nyx_dev.standin", "--synth", "--steps", str(steps), "--epochs", str(epochs),
             "--step-time", str(step_time), "--output-dir", str(out), "--output-name", name, "--tb-dir", str(tb), *args]
     return JobSpec(argv=argv, env={"PYTHONPATH": str(REPO)}, cwd=str(REPO),
                    expected_output=str(out / f"{name}.safetensors"),
@@ -266,7 +266,7 @@ def test_notify_flavours():
 def _training_setup(ws, tmp_path):
     from PIL import Image
 
-    from nyx_core.jobs.standin import make_fake_sd_scripts
+    from nyx_dev.standin import make_fake_sd_scripts
 
     d = ws.datasets / "ds" / "10_subject"
     d.mkdir(parents=True)
@@ -315,7 +315,7 @@ def test_start_training_refuses_an_invalid_config(ws, tmp_path):
 def replay_spec(ws, log: Path, name: str, speed: float = 40) -> JobSpec:
     out = ws.outputs / name
     tb = ws.root / "tb" / name
-    argv = [sys.executable, "-m", "nyx_core.jobs.standin", "--log", str(log), "--speed", str(speed),
+    argv = [sys.executable, "-m", "nyx_dev.standin", "--log", str(log), "--speed", str(speed),
             "--output-dir", str(out), "--output-name", name, "--tb-dir", str(tb)]
     return JobSpec(argv=argv, env={"PYTHONPATH": str(REPO)}, expected_output=str(out / f"{name}.safetensors"),
                    output_dir=str(out), tb_dir=str(tb))

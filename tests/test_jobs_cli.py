@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from nyx_core.jobs.standin import make_fake_sd_scripts
+from nyx_dev.standin import make_fake_sd_scripts
 
 pytestmark = pytest.mark.timeout(120)
 REPO = Path(__file__).resolve().parents[1]

@@ -142,7 +142,7 @@ def test_start_hands_off_to_jobs(ws, tmp_path, monkeypatch):
     import sys
 
     from nyx_core.jobs import JobManager
-    from nyx_core.jobs.standin import make_fake_sd_scripts
+    from nyx_dev.standin import make_fake_sd_scripts
 
     fake = make_fake_sd_scripts(tmp_path / "sd-scripts")
     monkeypatch.setenv("NYX_SD_SCRIPTS", str(fake))

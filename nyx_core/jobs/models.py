@@ -36,7 +36,16 @@ type           fields
 ``notify``     ``ok``, ``message`` (the end-of-run webhook, if configured)
 ``end``        ``state`` (final JobState), ``exit_code`` (negative = killed by that signal),
                ``duration_s``, ``reason`` (null when completed)
+``task``       a non-training job's progress (``task.py``): ``done``, ``total``, ``unit``,
+               ``rate`` (units/s), ``eta_s``, ``elapsed_s``, ``message`` (each optional but ``done``)
+``result``     what a non-training job produced: ``data`` (a JSON object defined by the job kind)
 =============  ===================================================================================
+
+Job kinds (``JobSpec.kind``): ``train`` (sd-scripts training; completion needs a LoRA and steps
+seen) and task kinds (``tag``, ``caption``, ``download``, ``upload``, ``generate``, ``lora``):
+their program speaks the ``@nyx`` protocol of ``task.py`` and completion is its exit code 0 (plus
+``expected_output`` when set). ``gpu_set = "none"`` marks a job that needs no GPU: it starts at
+once, beside a training run, instead of waiting in the queue.
 """
 from __future__ import annotations
 
@@ -62,7 +71,7 @@ PHASES = (
 )
 EVENT_TYPES = (
     "phase", "summary", "step", "epoch", "metric", "checkpoint", "sample", "warning", "error",
-    "heartbeat", "stop", "notify", "end",
+    "heartbeat", "stop", "notify", "end", "task", "result",
 )
 
 

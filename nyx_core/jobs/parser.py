@@ -18,6 +18,7 @@ import re
 from typing import Any
 
 from nyx_core.jobs.models import event
+from nyx_core.jobs.task import PREFIX as TASK_PREFIX, parse_line as parse_task_line
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b[()][A-Z0-9]|\x1b[=>]")
 _STEPS = re.compile(
@@ -76,6 +77,7 @@ class OutputParser:
     """Stateful: remembers the epoch, total and phase so each event is complete on its own."""
 
     def __init__(self) -> None:
+        self.task_seen = False  # a task program (tagging, downloads …) reported progress
         self.phase: str | None = None
         self.epoch: int | None = None
         self.epochs: int | None = None
@@ -100,6 +102,13 @@ class OutputParser:
             return out
         if any(x in line for x in _IGNORE):
             return out
+        if line.startswith(TASK_PREFIX):
+            ev = parse_task_line(line)
+            if ev is not None:
+                kind = ev.pop("type")
+                if kind == "task":
+                    self.task_seen = True
+                return out + [event(kind, **ev)]
 
         # Traceback: collect until the exception line (first non-indented line after the frames).
         if self._tb is not None:

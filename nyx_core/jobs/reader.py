@@ -125,6 +125,10 @@ class ProgressState:
     last_event_t: float | None = None
     end: dict[str, Any] | None = None
     events: int = 0
+    #: a task job's last progress (``done``, ``total``, ``unit``, ``rate``, ``eta_s``, ``message``)
+    task: dict[str, Any] | None = None
+    #: what a task job reported it produced (its ``result`` event's ``data``)
+    result: dict[str, Any] | None = None
 
     def apply(self, events: list[dict[str, Any]]) -> "ProgressState":
         for ev in events:
@@ -171,6 +175,11 @@ class ProgressState:
             elif kind == "end":
                 self.end = {k: v for k, v in ev.items() if k not in ("v", "type")}
                 self.phase = "finished"
+            elif kind == "task":
+                self.task = {k: v for k, v in ev.items() if k not in ("v", "type")}
+            elif kind == "result":
+                data = ev.get("data")
+                self.result = data if isinstance(data, dict) else {"value": data}
         return self
 
     def apply_chunk(self, data: bytes) -> "ProgressState":
@@ -324,6 +333,9 @@ class ProgressState:
 
     @property
     def fraction(self) -> float:
+        if self.task is not None and not self.total:
+            done, total = self.task.get("done") or 0, self.task.get("total")
+            return max(0.0, min(1.0, done / total)) if total else 0.0
         if not self.total:
             return 0.0
         return max(0.0, min(1.0, self.step / self.total))

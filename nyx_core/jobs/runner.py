@@ -100,6 +100,10 @@ class Runner:
         self.eof_at: float | None = None
 
     # Events -------------------------------------------------------------------------------
+    @property
+    def _what(self) -> str:
+        return "training program" if self.spec.kind == "train" else f"{self.spec.kind} program"
+
     def emit(self, ev: dict[str, Any]) -> None:
         import json
 
@@ -153,7 +157,7 @@ class Runner:
             )
         except OSError as exc:
             log.close()
-            return self.finish(None, JobState.FAILED, f"could not start the training program: {exc}")
+            return self.finish(None, JobState.FAILED, f"could not start the {self._what}: {exc}")
 
         child = self.child
 
@@ -357,14 +361,14 @@ class Runner:
             except ValueError:
                 name = f"signal {-rc}"
             hint = " (out of memory? the kernel's OOM killer uses SIGKILL)" if -rc == signal.SIGKILL else ""
-            return JobState.FAILED, f"the training process was killed by {name}{hint}"
+            return JobState.FAILED, f"the {self._what} was killed by {name}{hint}"
         if rc != 0:
             msg = self._error_message() or "see the log"
             return JobState.FAILED, f"exited with code {rc}: {msg}"
         if not have_output:
             msg = self._error_message()
             why = f" Last error: {msg}" if msg else ""
-            return JobState.FAILED, f"exited with code 0 but wrote no LoRA ({expected}).{why}"
+            return JobState.FAILED, f"exited with code 0 but wrote no {'LoRA' if self.spec.kind == 'train' else 'output'} ({expected}).{why}"
         if self.spec.kind == "train" and not self.parser.steps_seen:
             return JobState.FAILED, "exited with code 0 but no training step was seen in its output"
         return JobState.COMPLETED, None

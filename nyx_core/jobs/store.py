@@ -243,6 +243,8 @@ def _link_outputs(job_dir: Path, spec: JobSpec) -> None:
 
 def gpu_sets_conflict(a: str, b: str) -> bool:
     a, b = (a or "all").replace(" ", ""), (b or "all").replace(" ", "")
+    if a == "none" or b == "none":  # a job that needs no GPU (downloads, uploads, CPU tools)
+        return False
     if a == "all" or b == "all":
         return True
     return bool(set(a.split(",")) & set(b.split(",")))

@@ -40,7 +40,7 @@ def test_monitor_live_chart_reload_and_stop(page, app_server):
     out = ws.outputs / "browser"
     tb = ws.root / "tb-browser"
     spec = JobSpec(
-        argv=[sys.executable, "-m", "nyx_core.jobs.standin", "--synth", "--steps", "600", "--epochs", "3",
+        argv=[sys.executable, "-m", "nyx_dev.standin", "--synth", "--steps", "600", "--epochs", "3",
               "--step-time", "0.1", "--output-dir", str(out), "--output-name", "browser", "--tb-dir", str(tb)],
         env={"PYTHONPATH": str(REPO)}, expected_output=str(out / "browser.safetensors"), output_dir=str(out),
         tb_dir=str(tb), stop_grace_s=(5.0, 3.0),
@@ -85,7 +85,7 @@ def quick_standin(monkeypatch):
 
 def test_start_on_the_training_page_lands_on_the_monitor(quick_standin, page, app_server, tmp_path):
     from nyx_core.config import new_config, save_config
-    from nyx_core.jobs.standin import make_fake_sd_scripts
+    from nyx_dev.standin import make_fake_sd_scripts
     from tests.test_config_support import fake_checkpoint, make_dataset
 
     ws = Workspace.open(app_server.workspace)

@@ -8,11 +8,11 @@ real process tree, without torch or a GPU.
 Three ways to drive it::
 
     # replay a real log (../shared/kohya/logs/*.log) with its own timing, 20x faster
-    python -m nyx_core.jobs.standin --log X.log --speed 20 --output-dir D --output-name N [--tb-dir T]
+    python -m nyx_dev.standin --log X.log --speed 20 --output-dir D --output-name N [--tb-dir T]
     # synthesise sd-scripts-format output (no shared files needed)
-    python -m nyx_core.jobs.standin --synth --steps 20 --epochs 2 --step-time 0.1 --output-dir D ...
+    python -m nyx_dev.standin --synth --steps 20 --epochs 2 --step-time 0.1 --output-dir D ...
     # behave like train_network.py --config_file <rendered config.toml> (fake sd-scripts folders)
-    python -m nyx_core.jobs.standin --config_file render/config.toml
+    python -m nyx_dev.standin --config_file render/config.toml
 
 Env for the config mode: ``NYX_STANDIN_STEP_TIME`` (seconds per step, default 0.2),
 ``NYX_STANDIN_FAIL_AT`` (crash at that step), ``NYX_STANDIN_LOG`` (replay that log instead).
@@ -274,12 +274,12 @@ def make_fake_sd_scripts(folder: Path) -> Path:
     stand-in (use with ``Settings(launcher="python", sd_scripts_python=sys.executable)``)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    repo = Path(__file__).resolve().parents[2]
+    repo = Path(__file__).resolve().parents[1]
     body = (
         "# Nyx test stand-in for sd-scripts: replays/synthesises sd-scripts output.\n"
         "import sys\n"
         f"sys.path.insert(0, {str(repo)!r})\n"
-        "from nyx_core.jobs.standin import main\n"
+        "from nyx_dev.standin import main\n"
         "sys.exit(main(sys.argv[1:]))\n"
     )
     for script in ("train_network.py", "sdxl_train_network.py", "flux_train_network.py", "sd3_train_network.py"):

@@ -1,0 +1,42 @@
+"""Pay the server's heavy imports once, in the background, right after the first page is shown.
+
+Python caches a module after its first import, so pandas, plotly and the grid component cost
+their ~1–2 s only once per server process; but without this, that once lands on whichever page
+the user opens second. Started from app.py after the gate, so Home draws at once and the other
+views are ready by the time the user clicks. Only view modules and their libraries are imported:
+never torch, onnxruntime or transformers (those live in job processes).
+"""
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import threading
+
+LIBRARIES = ("pandas", "plotly.graph_objects", "plotly.express", "st_aggrid", "PIL.Image")
+_lock = threading.Lock()
+_started = False
+
+
+def view_modules() -> list[str]:
+    import nyx_ui
+
+    return [f"nyx_ui.{m.name}" for m in pkgutil.iter_modules(nyx_ui.__path__) if m.name != "warmup"]
+
+
+def start() -> bool:
+    """Start the warm-up thread once per process; False when it already ran or is running."""
+    global _started
+    with _lock:
+        if _started:
+            return False
+        _started = True
+    threading.Thread(target=_run, name="nyx-warmup", daemon=True).start()
+    return True
+
+
+def _run() -> None:
+    for name in (*LIBRARIES, *view_modules()):
+        try:
+            importlib.import_module(name)
+        except Exception:  # noqa: BLE001 - a missing optional view must not matter here
+            pass
