@@ -174,6 +174,7 @@ def install() -> bool:
             from starlette.applications import Starlette
         except ImportError:  # pragma: no cover - Streamlit always ships it
             return False
+        _guard_upload_manager()
         apps = [o for o in gc.get_objects() if type(o) is Starlette or isinstance(o, Starlette)]
         for app in apps:
             stack = app.middleware_stack or app.build_middleware_stack()
@@ -181,3 +182,26 @@ def install() -> bool:
                 app.middleware_stack = NyxGate(stack)
         _installed = bool(apps)
         return _installed
+
+
+def _guard_upload_manager() -> None:
+    """Second line: the upload store keeps nothing for a session the gate has not let in (in case
+    a request got past the HTTP wrapper, e.g. in the moment before it was installed)."""
+    try:
+        from streamlit.runtime import Runtime
+
+        if not Runtime.exists():
+            return
+        mgr = Runtime.instance().uploaded_file_mgr
+    except Exception:  # noqa: BLE001 - no runtime (AppTest, bare mode)
+        return
+    if getattr(mgr.add_file, "_nyx_guarded", False):
+        return
+    original = mgr.add_file
+
+    def add_file(session_id: str, file: Any) -> None:
+        if session_allowed(session_id):
+            original(session_id, file)
+
+    add_file._nyx_guarded = True  # type: ignore[attr-defined]
+    mgr.add_file = add_file
