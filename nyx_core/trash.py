@@ -118,6 +118,25 @@ def valid_original(text: object) -> bool:
     return bool(parts) and all(p not in ("", ".", "..") for p in text.split("/"))
 
 
+def keep_copy_in_trash(ws: Workspace, path: Path) -> TrashEntry:
+    """Put a copy of file ``path`` in the trash and leave it in place (a hard link when the disk
+    allows: instant, no extra space). For a caller about to replace the file's content."""
+    path = Path(path)
+    if not path.is_file() or path.is_symlink():
+        raise PathError(f"not a file: {path.name}")
+    entry = TrashEntry(id=_new_id(), original=_rel(ws, path), deleted_at=time.time(),
+                       size=path.stat().st_size, is_dir=False)
+    slot = ws.trash / entry.id
+    (slot / PAYLOAD).mkdir(parents=True)
+    payload = slot / PAYLOAD / path.name
+    try:
+        os.link(path, payload)
+    except OSError:
+        shutil.copy2(path, payload)
+    atomic_write_text(slot / SIDECAR, json.dumps(asdict(entry), indent=2))
+    return entry
+
+
 def _read_entry(slot: Path) -> TrashEntry | None:
     try:
         data = json.loads((slot / SIDECAR).read_text(encoding="utf-8"))

@@ -19,6 +19,8 @@ from nyx_core.datasets.ingest import ingest_files, ingest_path
 from nyx_core.datasets.layout import dataset_names, scan_dataset
 from nyx_core.errors import NyxError
 from nyx_core.fsutil import human_size
+from nyx_core.names import shown as esc
+from nyx_core.names import unshown
 from nyx_core.thumbnails import thumbnail
 from nyx_ui import dataset_view as view
 from nyx_ui.context import get_workspace
@@ -167,7 +169,8 @@ if last and last[0] == pick:
 st.subheader("Gallery")
 captions = caption_ops.all_captions(layout)
 freq = tag_frequency(captions.values()).most_common()
-rel = lambda p: p.relative_to(layout.root).as_posix()  # noqa: E731
+# esc(): a file name that is not UTF-8 is shown (and keyed) as \xNN; unshown() maps it back
+rel = lambda p: esc(p.relative_to(layout.root).as_posix())  # noqa: E731
 f1, f2, f3 = st.columns([2, 1, 2])
 tag_filter = f1.selectbox("Filter by tag", ["(any tag)"] + [t for t, _ in freq], key="ds_f_tag")
 no_cap = f2.checkbox("Only without caption", key="ds_f_nocap")
@@ -182,7 +185,7 @@ if only:
         st.rerun()
 shown = caption_ops.filter_images(
     captions, tag=None if tag_filter == "(any tag)" else tag_filter, no_caption=no_cap, search=search,
-    only=[layout.root / r for r in only[2]] if only else None,
+    only=[layout.root / unshown(r) for r in only[2]] if only else None,
 )
 
 # the large view with the caption editor, above the grid so it is seen without scrolling
@@ -218,7 +221,7 @@ if selected and selected in shown_rel:
             text = ", ".join(t for t in split_tags(text) if t not in set(chosen_chips))
         if save or drop or ((prev_ or next_) and text != disk_text):
             caption_ops.write_caption(layout, img, text)
-            st.toast(f"Saved {img.name}")
+            st.toast(f"Saved {esc(img.name)}")
         if prev_ or next_:
             ss["ds_selected"] = shown_rel[idx - 1 if prev_ else idx + 1]
         if close:
@@ -247,7 +250,7 @@ for img in shown[(page_no - 1) * PAGE_SIZE:page_no * PAGE_SIZE]:
             st.warning("unreadable")
         text = captions.get(img)
         st.caption(text[:140] if text and text.strip() else "*(no caption)*")
-        if st.button(img.name, key=f"ds_open_{rel(img)}", width="stretch"):
+        if st.button(esc(img.name), key=f"ds_open_{rel(img)}", width="stretch"):
             ss["ds_selected"] = rel(img)
             st.rerun()
 
@@ -330,7 +333,7 @@ if pending and pending["dataset"] == pick:
         view.preview_block(pending["preview"], layout.root)
         p1, p2 = st.columns(2)
         if p1.button("Apply", key="ds_apply", type="primary", disabled=pending["preview"].changed == 0):
-            images = None if pending["images"] is None else [layout.root / r for r in pending["images"]]
+            images = None if pending["images"] is None else [layout.root / unshown(r) for r in pending["images"]]
             try:
                 n = caption_ops.apply(layout, pending["op"], images)
             except NyxError as exc:

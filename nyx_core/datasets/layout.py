@@ -14,6 +14,7 @@ from pathlib import Path
 
 import tomlkit
 
+from nyx_core.names import shown, unshown
 from nyx_core.errors import NyxError, PathError
 from nyx_core.fsutil import atomic_write_text
 from nyx_core.workspace import Workspace
@@ -61,7 +62,7 @@ def validate_name(name: str, *, what: str = "dataset name") -> str:
     """A dataset or concept name must be one plain folder name. Returns it stripped of edge spaces."""
     if not isinstance(name, str):
         raise DatasetError(f"the {what} must be text")
-    name = name.strip()
+    name = unshown(name).strip()  # a listed name that is not UTF-8 comes back as \xNN
     if not name:
         raise DatasetError(f"the {what} is empty; type a name")
     if "/" in name or "\\" in name:
@@ -70,7 +71,7 @@ def validate_name(name: str, *, what: str = "dataset name") -> str:
         raise DatasetError(f"the {what} {name!r} starts with a dot (hidden); pick another name")
     if re.search(r"[\x00-\x1f\x7f]", name) or re.match(r"^[A-Za-z]:", name):
         raise DatasetError(f"the {what} {name!r} contains characters a folder name cannot have")
-    if len(name.encode("utf-8")) > 200:
+    if len(name.encode("utf-8", "surrogateescape")) > 200:
         raise DatasetError(f"the {what} is too long (200 bytes at most)")
     return name
 
@@ -186,15 +187,16 @@ def scan_dataset(ws: Workspace, name: str) -> DatasetLayout:
             if parsed is None:
                 stray.append(entry)
             else:
-                concepts.append(Concept(entry, parsed[1], parsed[0], _images_in(entry)))
+                # shown(): a name that is not UTF-8 is displayed (and looked up) as \xNN
+                concepts.append(Concept(entry, shown(parsed[1]), parsed[0], _images_in(entry)))
         elif is_image(entry):
             loose.append(entry)
-    return DatasetLayout(root.name, root, concepts, settings.caption_ext, settings.trigger_word, stray, loose)
+    return DatasetLayout(shown(root.name), root, concepts, settings.caption_ext, settings.trigger_word, stray, loose)
 
 
 def dataset_names(ws: Workspace) -> list[str]:
     """Just the names (no scan): cheap enough for a picker on every page run."""
-    return sorted((p.name for p in ws.datasets.iterdir() if p.is_dir() and not p.name.startswith(".")),
+    return sorted((shown(p.name) for p in ws.datasets.iterdir() if p.is_dir() and not p.name.startswith(".")),
                   key=str.lower)
 
 

@@ -15,11 +15,13 @@ from pathlib import Path, PurePosixPath
 from typing import BinaryIO, Iterator
 
 from nyx_core import trash
+from nyx_core.errors import PathError
 from nyx_core.files.errors import ClashError, FileOpError
 from nyx_core.files.kinds import kind_of
 from nyx_core.files.textfiles import read_text_file, validate_text
 from nyx_core.files.zipstream import CHUNK, iter_zip
 from nyx_core.fsutil import atomic_output, atomic_write_text
+from nyx_core.names import shown, unshown
 from nyx_core.settings import SETTINGS_FILE
 from nyx_core.workspace import LAYOUT, Workspace
 
@@ -91,7 +93,7 @@ class FileManager:
         path = Path(path)
         try:
             real = path.resolve()
-        except OSError:
+        except (OSError, RuntimeError):
             real = path
         if path.parent.resolve() / path.name in self._private or real in self._private:
             raise FileOpError(f"{SETTINGS_FILE} holds Nyx's settings and secrets; "
@@ -107,13 +109,19 @@ class FileManager:
 
     def entry(self, user_path: str | os.PathLike[str]) -> Path:
         """A confined path to an existing entry, the entry itself (a symlink is not followed)."""
-        self.ws.resolve(user_path)  # validates the whole text and confines any link
-        text = os.fspath(user_path)
+        try:
+            self.ws.resolve(user_path)  # validates the whole text and confines any link
+            loop = None
+        except PathError as exc:
+            loop = exc  # a link in a loop may still be renamed or deleted itself (nothing is followed)
+        text = unshown(os.fspath(user_path))
         pure = PurePosixPath(text)
         parent = self.ws.resolve(pure.parent.as_posix() if pure.name else text)
         path = parent / pure.name if pure.name else parent
+        if loop is not None and not (path.is_symlink() and "loop" in str(loop)):
+            raise loop
         if not os.path.lexists(path):
-            raise FileOpError(f"no such file or folder: {text or '/'}")
+            raise FileOpError(f"no such file or folder: {shown(text) or '/'}")
         self._refuse_private(path)
         return path
 
@@ -138,7 +146,7 @@ class FileManager:
             st = path.lstat()  # a dangling symlink: still listed so it can be deleted
         if is_dir is None:
             is_dir = os.path.isdir(path)
-        return FileEntry(name=path.name, path=rel, is_dir=is_dir, kind=kind_of(path.name, is_dir),
+        return FileEntry(name=shown(path.name), path=shown(rel), is_dir=is_dir, kind=kind_of(path.name, is_dir),
                          size=0 if is_dir else st.st_size, mtime=st.st_mtime)
 
     def info(self, user_path: str) -> FileEntry:
@@ -166,7 +174,7 @@ class FileManager:
                     st = de.stat()
                 except OSError:
                     is_dir, st = False, de.stat(follow_symlinks=False)
-                entries.append(FileEntry(de.name, prefix + de.name, is_dir, kind_of(de.name, is_dir),
+                entries.append(FileEntry(shown(de.name), shown(prefix + de.name), is_dir, kind_of(de.name, is_dir),
                                          0 if is_dir else st.st_size, st.st_mtime))
         key = {
             "name": lambda e: e.name.casefold(),
@@ -276,7 +284,10 @@ class FileManager:
             # Copying a layout folder (e.g. all of configs/) is fine; moving it is not.
             if not copy or src == self.ws.root or src == self.ws.trash or self.ws.trash in src.parents:
                 self._guard(src, verb)
-            real = src.resolve()
+            try:
+                real = src.resolve()
+            except (OSError, RuntimeError):  # a link in a loop: copied or moved as the link itself
+                real = src
             if src.is_dir() and not src.is_symlink() and (dest == real or real in dest.parents):
                 raise FileOpError(f"cannot put {src.name} inside itself")
         # Check every clash first so "ask" changes nothing when any name is taken.
@@ -350,7 +361,16 @@ class FileManager:
             if os.path.lexists(target):
                 trash.move_to_trash(self.ws, target)
 
-        with atomic_output(target, mode=0o644, fsync=False, before_replace=keep_old_restorable) as out:
+        def check_image(tmp: Path) -> None:
+            # The same check as a dataset import: a bomb or a broken image is never kept.
+            from nyx_core.datasets.ingest import check_image as why_not
+
+            why = why_not(tmp)
+            if why and "not supported" not in why:  # a GIF may live in Files; it just won't train
+                raise FileOpError(f"{name}: {why}; not uploaded")
+
+        with atomic_output(target, mode=0o644, fsync=False, before_replace=keep_old_restorable,
+                           check=check_image if kind_of(name, False) == "image" else None) as out:
             while block := fileobj.read(chunk):
                 out.write(block)
         return target
@@ -385,7 +405,7 @@ class FileManager:
     def _inside(self, path: Path) -> bool:
         try:
             real = path.resolve()
-        except OSError:
+        except (OSError, RuntimeError):  # RuntimeError: a symlink loop (Python 3.11)
             return False
         return real == self.ws.root or self.ws.root in real.parents
 
