@@ -1,8 +1,10 @@
 """The Training page's form: one tab per config group, widgets in, a plain data dict out.
 
-Widget keys are ``tc.<group>.<field>`` so tests and the page can find them; ``reset_widgets``
-drops them when another config (or a preset) is loaded so the widgets show the new values.
-Fields that do not apply to the chosen family are hidden but keep their values.
+Widget keys are ``tc.<form id>.<group>.<field>``. The form id names the file being edited and how
+many times it was loaded (``new_form``), so every load draws brand-new widgets: a browser keeps
+each widget's value under its id and sends it back with the next event, so widgets shared between
+two configs would carry the first config's values into the second (issue 8). Fields that do not
+apply to the chosen family are hidden but keep their values.
 """
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ from nyx_core.kohya import catalog
 from nyx_core.workspace import Workspace
 
 PREFIX = "tc."
+FORM_ID = "tc_form_id"
 TABS = [("project", "Project"), ("model", "Model"), ("dataset", "Dataset"), ("network", "Network"),
         ("optimizer", "Optimizer"), ("performance", "Performance"), ("advanced", "Advanced"),
         ("saving", "Saving & samples"), ("logging", "Logging")]
@@ -68,13 +71,23 @@ SPECIAL = {"dataset.name", "dataset.concepts", "dataset.duration", "dataset.max_
            "optimizer.warmup_ratio", "model.family"}
 
 
+def key_for(form_id: str, path: str) -> str:
+    return f"{PREFIX}{form_id}.{path}"
+
+
 def key(path: str) -> str:
-    return PREFIX + path
+    return key_for(st.session_state.get(FORM_ID, ""), path)
 
 
-def reset_widgets() -> None:
-    for k in [k for k in st.session_state.keys() if str(k).startswith(PREFIX)]:
-        del st.session_state[k]
+def new_form(file: str) -> str:
+    """Start a fresh set of widgets for ``file`` (a switch, a preset, a save, a discard)."""
+    import hashlib
+
+    gen = st.session_state.get("tc_form_gen", 0) + 1
+    st.session_state["tc_form_gen"] = gen
+    form_id = f"{hashlib.sha1(file.encode()).hexdigest()[:8]}-{gen}"
+    st.session_state[FORM_ID] = form_id
+    return form_id
 
 
 def label(path: str) -> str:
