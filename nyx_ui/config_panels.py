@@ -135,8 +135,8 @@ def import_form(ws: Workspace) -> None:
             st.error(str(exc))
             return
         ST[PICK_NEXT] = path.stem
-        ST["tc_import_notes"] = [str(n) for n in result.notes]
-        flash("success", f"Imported into {ws.relative(path)}; {len(result.unknown)} setting(s) not imported "
+        ST["tc_import_notes"] = result.report()
+        flash("success", f"Imported into {ws.relative(path)}; {len(result.unknown)} setting(s) not carried over "
               "(listed below)")
         st.rerun()
 
@@ -144,7 +144,7 @@ def import_form(ws: Workspace) -> None:
 def import_notes() -> None:
     notes = ST.get("tc_import_notes")
     if notes:
-        with st.expander(f"Import report ({len(notes)} notes)", expanded=True):
+        with st.expander(f"Import report: where each of {len(notes)} setting(s) went", expanded=True):
             st.code("\n".join(notes), language=None)
             if st.button("Dismiss report"):
                 ST.pop("tc_import_notes", None)
@@ -168,6 +168,7 @@ def load_base(ws: Workspace, path: Path) -> tuple[TrainingConfig | None, dict[st
         saved = load_config(path)
     except ConfigError as exc:
         st.error(f"{ws.relative(path)} cannot be loaded: {exc}")
+        show_file_problems(ws, path)
         return None, None
     loaded = (str(path), _signature(path))
     draft = ST.get(DRAFTS, {}).get(str(path))
@@ -179,6 +180,19 @@ def load_base(ws: Workspace, path: Path) -> tuple[TrainingConfig | None, dict[st
         ST[BASE] = draft if draft is not None else saved.to_data()
         form.new_form(str(path))
     return saved, ST[BASE]
+
+
+def show_file_problems(ws: Workspace, path: Path) -> None:
+    """Everything wrong with a config file that does not load: its schema problems and the
+    pre-flight problems of the rest, one line each, named by the page's labels."""
+    from nyx_core.config.validate import check_text
+
+    try:
+        _cfg, problems = check_text(path.read_text(encoding="utf-8"), ws, None, source=path.name)
+    except (OSError, UnicodeDecodeError):
+        return
+    if problems:
+        st.markdown("\n".join(f"- **{p.level}** · {p.label} (`{p.field}`): {p.message}" for p in problems))
 
 
 def remember_draft(path: Path, saved: TrainingConfig | None, data: dict[str, Any], cfg: TrainingConfig | None,
@@ -287,9 +301,9 @@ def preflight_panel(problems: list[Problem]) -> None:
     with st.container(border=True, key="tc_preflight"):
         st.markdown(f"**{title}**")
         for p in errs:
-            st.error(f"**{p.field}** — {p.message}", icon=":material/error:")
+            st.error(f"**{p.label}** — {p.message}", icon=":material/error:")
         for p in warns:
-            st.warning(f"**{p.field}** — {p.message}", icon=":material/warning:")
+            st.warning(f"**{p.label}** — {p.message}", icon=":material/warning:")
         if not problems:
             st.success("No problems found.", icon=":material/check_circle:")
 

@@ -77,7 +77,7 @@ def test_family_hides_options(ws):
     assert k(at, "performance.blocks_to_swap") in keys(at, "number_input")
     # the missing encoders are now pre-flight errors and Start is disabled
     errors = " ".join(e.value for e in at.error)
-    assert "model.ae" in errors and "model.clip_l" in errors
+    assert "Model › Autoencoder (ae)" in errors and "Model › CLIP-L text encoder" in errors  # page labels
     assert at.button(key="tc_start").disabled
 
 
@@ -89,10 +89,10 @@ def test_preflight_and_start_state(ws):
     assert not at.error
     at.selectbox(key=k(at, "model.base_model")).set_value("").run()
     assert at.button(key="tc_start").disabled
-    assert any("model.base_model" in e.value for e in at.error)
+    assert any("Model › Base model" in e.value for e in at.error)
     at.checkbox(key=k(at, "dataset.random_crop")).set_value(True).run()
     fields = " ".join(e.value for e in at.error)
-    assert "model.base_model" in fields and "performance.cache_latents" in fields  # all at once
+    assert "Model › Base model" in fields and "Performance › Cache latents" in fields  # all at once
 
 
 def test_open_in_training_from_files_page(ws):
@@ -125,7 +125,7 @@ def test_bad_text_values_are_reported(ws):
     at.text_input(key=k(at, "optimizer.unet_lr")).set_value("fast").run()
     at.text_area(key=k(at, "advanced.extra")).set_value("not toml [").run()
     errors = " ".join(e.value for e in at.error)
-    assert "optimizer.unet_lr" in errors and "advanced.extra" in errors
+    assert "Optimizer › U-Net LR" in errors and "Advanced › Extra sd-scripts options" in errors
     assert at.button(key="tc_start").disabled
 
 

@@ -45,7 +45,7 @@ def test_create_edit_save(page, app_server) -> None:
     page.wait_for_function("() => document.body.innerText.includes('Training steps')")
     steps_before = _metric(page, "Training steps")
     preflight = page.locator(".st-key-tc_preflight")
-    assert "model.base_model" in preflight.inner_text()
+    assert "Model › Base model" in preflight.inner_text()
     assert page.get_by_role("button", name="▶ Start training").is_disabled()
 
     page.get_by_role("tab", name="Dataset").click()
