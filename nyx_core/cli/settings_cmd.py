@@ -52,7 +52,9 @@ def cmd_show(args: argparse.Namespace) -> int:
         print_json(values)
     else:
         for key, value in values.items():
-            where = s.origin.get(key) or ("file" if key == "password" and s.password_hash else "")
+            where = s.origin.get(key, "")
+            if key == "password":
+                where = "env" if where == "env" else "file"
             print(f"{key:22} {value}" + (f"  ({where})" if where and value else ""))
     return 0
 
