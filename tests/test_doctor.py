@@ -165,4 +165,6 @@ def test_settings_cli_set_and_password(ws, capsys, monkeypatch):
     assert nyx(ws.root, "settings", "password", "--stdin", stdin="short\n").returncode == 1
     assert nyx(ws.root, "settings", "password", "--stdin", stdin="a new passphrase\n").returncode == 0
     s = Settings.load(ws.root, env={})
-    assert s.password and Path(s.sd_scripts_dir) == Path("/opt/sd") and s.launcher == "python"
+    # stored as a salted hash, never as text (issue 14)
+    assert s.check_password("a new passphrase") and "a new passphrase" not in (ws.root / "settings.toml").read_text()
+    assert Path(s.sd_scripts_dir) == Path("/opt/sd") and s.launcher == "python"
