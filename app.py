@@ -13,6 +13,7 @@ st.set_page_config(page_title="Nyx Trainer", page_icon=":material/dark_mode:", l
 PAGES = {
     "": [st.Page("pages/home.py", title="Home", icon=":material/home:", default=True)],  # served at /
     "Dataset": [st.Page("pages/datasets.py", title="Datasets", icon=":material/photo_library:", url_path="datasets")],
+    "Models": [st.Page("pages/models.py", title="Models", icon=":material/deployed_code:", url_path="models")],
     "Training": [
         st.Page("pages/training.py", title="Training setup", icon=":material/tune:", url_path="training"),
         st.Page("pages/monitor.py", title="Monitor", icon=":material/monitoring:", url_path="monitor"),

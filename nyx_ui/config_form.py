@@ -1,8 +1,10 @@
 """The Training page's form: one tab per config group, widgets in, a plain data dict out.
 
-Widget keys are ``tc.<group>.<field>`` so tests and the page can find them; ``reset_widgets``
-drops them when another config (or a preset) is loaded so the widgets show the new values.
-Fields that do not apply to the chosen family are hidden but keep their values.
+Widget keys are ``tc.<form id>.<group>.<field>``. The form id names the file being edited and how
+many times it was loaded (``new_form``), so every load draws brand-new widgets: a browser keeps
+each widget's value under its id and sends it back with the next event, so widgets shared between
+two configs would carry the first config's values into the second (issue 8). Fields that do not
+apply to the chosen family are hidden but keep their values.
 """
 from __future__ import annotations
 
@@ -16,50 +18,19 @@ import streamlit as st
 import tomlkit
 
 from nyx_core.config.enums import FAMILY_LABELS, NETWORK_LABELS, DurationMode, WarmupMode
+from nyx_core.config.labels import LABELS
 from nyx_core.config.model import TrainingConfig
 from nyx_core.kohya import catalog
 from nyx_core.workspace import Workspace
 
 PREFIX = "tc."
+FORM_ID = "tc_form_id"
 TABS = [("project", "Project"), ("model", "Model"), ("dataset", "Dataset"), ("network", "Network"),
         ("optimizer", "Optimizer"), ("performance", "Performance"), ("advanced", "Advanced"),
         ("saving", "Saving & samples"), ("logging", "Logging")]
 WEIGHT_SUFFIXES = (".safetensors", ".ckpt", ".pt", ".pth", ".bin", ".sft", ".gguf")
 MODEL_PATH_FIELDS = ("base_model", "vae", "clip_l", "clip_g", "t5xxl", "ae", "network_weights")
 
-LABELS = {
-    "project.name": "Project name", "project.output_dir": "Output folder (empty = outputs/<name>)",
-    "project.output_name": "LoRA file name (empty = project name)", "project.trigger_word": "Trigger word",
-    "project.comment": "Comment (stored in the LoRA)",
-    "model.base_model": "Base model", "model.vae": "VAE (optional)", "model.clip_l": "CLIP-L text encoder",
-    "model.clip_g": "CLIP-G text encoder", "model.t5xxl": "T5-XXL text encoder", "model.ae": "Autoencoder (ae)",
-    "model.v2": "SD 2.x model (v2)", "model.v_parameterization": "v-prediction model",
-    "model.clip_skip": "Clip skip (0 = off)", "model.network_weights": "Continue from LoRA (optional)",
-    "model.resume_state": "Resume from saved state folder (optional)", "model.flux_variant": "Flux variant",
-    "dataset.resolution": "Resolution (width)", "dataset.resolution_height": "Height (0 = square)",
-    "dataset.enable_bucket": "Aspect-ratio buckets", "dataset.min_bucket_reso": "Min bucket resolution",
-    "dataset.max_bucket_reso": "Max bucket resolution", "dataset.bucket_reso_steps": "Bucket step",
-    "dataset.bucket_no_upscale": "Don't upscale small images",
-    "dataset.caption_extension": "Caption extension (empty = the dataset's)",
-    "dataset.batch_size": "Batch size", "dataset.max_train_epochs": "Epochs", "dataset.max_train_steps": "Steps",
-    "network.type": "Network type", "network.dim": "Dim (rank)", "network.alpha": "Alpha",
-    "network.conv_dim": "Conv dim (0 = off)", "network.conv_alpha": "Conv alpha", "network.factor": "LoKr factor",
-    "network.train_unet_only": "Train U-Net / transformer only",
-    "optimizer.learning_rate": "Learning rate", "optimizer.unet_lr": "U-Net LR (empty = learning rate)",
-    "optimizer.text_encoder_lr": "Text encoder LR (empty = learning rate, 0 = frozen)",
-    "optimizer.weight_decay": "Weight decay (empty = optimizer default)",
-    "optimizer.num_cycles": "Restart cycles", "optimizer.power": "Polynomial power",
-    "performance.attention": "Attention", "performance.fp8_base": "fp8 base model",
-    "performance.blocks_to_swap": "Blocks to swap to CPU (0 = off)", "performance.num_gpus": "Number of GPUs",
-    "performance.gpu_ids": "GPU ids (e.g. 0,1; empty = default)",
-    "advanced.min_snr_gamma_enabled": "Min-SNR gamma", "advanced.ip_noise_gamma": "IP noise gamma",
-    "advanced.min_timestep": "Min timestep (empty = 0)", "advanced.max_timestep": "Max timestep (empty = 1000)",
-    "saving.save_every_n_epochs": "Save every N epochs (0 = end only)",
-    "saving.save_every_n_steps": "Save every N steps (0 = off)", "saving.save_last_n_epochs": "Keep last N (0 = all)",
-    "samples.sample_every_n_epochs": "Sample every N epochs (0 = off)",
-    "samples.sample_every_n_steps": "Sample every N steps (0 = off)", "samples.sampler": "Sampler",
-    "logging.wandb": "Also log to Weights & Biases", "logging.wandb_project": "wandb project (empty = name)",
-}
 LR_FIELDS = {"optimizer.learning_rate", "optimizer.unet_lr", "optimizer.text_encoder_lr"}
 #: Fields drawn by a special widget (or elsewhere), not the generic one.
 SPECIAL = {"dataset.name", "dataset.concepts", "dataset.duration", "dataset.max_train_epochs",
@@ -68,13 +39,23 @@ SPECIAL = {"dataset.name", "dataset.concepts", "dataset.duration", "dataset.max_
            "optimizer.warmup_ratio", "model.family"}
 
 
+def key_for(form_id: str, path: str) -> str:
+    return f"{PREFIX}{form_id}.{path}"
+
+
 def key(path: str) -> str:
-    return PREFIX + path
+    return key_for(st.session_state.get(FORM_ID, ""), path)
 
 
-def reset_widgets() -> None:
-    for k in [k for k in st.session_state.keys() if str(k).startswith(PREFIX)]:
-        del st.session_state[k]
+def new_form(file: str) -> str:
+    """Start a fresh set of widgets for ``file`` (a switch, a preset, a save, a discard)."""
+    import hashlib
+
+    gen = st.session_state.get("tc_form_gen", 0) + 1
+    st.session_state["tc_form_gen"] = gen
+    form_id = f"{hashlib.sha1(file.encode()).hexdigest()[:8]}-{gen}"
+    st.session_state[FORM_ID] = form_id
+    return form_id
 
 
 def label(path: str) -> str:
@@ -117,10 +98,14 @@ def _optional_number(path: str, value: Any, kind: type, errors: FormErrors) -> A
         return value
 
 
-def field_widget(path: str, value: Any, ann: Any, errors: FormErrors, *, ws: Workspace) -> Any:
+def field_widget(path: str, value: Any, ann: Any, errors: FormErrors, *, ws: Workspace, family=None) -> Any:
     group, name = path.split(".", 1)
     ann, optional = _unwrap_optional(ann)
     if group == "model" and name in MODEL_PATH_FIELDS:
+        if family is not None:
+            from nyx_ui.models_view import model_picker  # offers only what fits the family, says why
+
+            return model_picker(ws, name, family, value or "", label(path), key(path))
         options = [""] + model_files(ws)
         if value and value not in options:
             options.append(value)
@@ -156,7 +141,7 @@ def generic_fields(group: str, data: dict[str, Any], family, errors: FormErrors,
     for i, name in enumerate(names):
         with cols[i % columns]:
             out[name] = field_widget(f"{group}.{name}", data.get(name), model_cls.model_fields[name].annotation,
-                                     errors, ws=ws)
+                                     errors, ws=ws, family=family)
     return out
 
 

@@ -24,8 +24,10 @@ from nyx_ui import config_form as form
 ST = st.session_state
 PICK = "tc_pick"
 PICK_NEXT = "tc_pick_next"  # set by callbacks after the picker exists; applied on the next run
-DRAFT = "tc_draft"
-LOADED = "tc_loaded"
+CURRENT = "tc_current"  # the config last open: coming back to the page reopens it (widget state does not last)
+DRAFTS = "tc_drafts"  # {file: form data with unsaved edits}: kept across switches and page visits
+LOADED = "tc_loaded"  # (file, its on-disk signature) the form's widgets were started from
+BASE = "tc_base"  # the data the current set of widgets started from
 
 
 def flash(kind: str, text: str) -> None:
@@ -57,14 +59,20 @@ def pick_config(ws: Workspace) -> Path | None:
     external = ST.get("tc_external")
     if external and external not in names:
         names.append(external)
+    if PICK not in ST and ST.get(CURRENT) in names:
+        ST[PICK] = ST[CURRENT]  # back on the page: the config you were on, not the first one
     if ST.get(PICK) not in names:
         ST.pop(PICK, None)
+    drafts = ST.get(DRAFTS, {})
     c1, c2, c3 = st.columns([3, 1, 1])
     with c1:
         # index=None when the choice was set through session state (a new/imported config, "Open in
         # Training"): a default as well would make Streamlit warn about two sources of truth.
         choice = st.selectbox("Config", names, key=PICK, index=0 if names and PICK not in ST else None,
                               placeholder="No configs yet: create one →")
+        others = [n for n in names if n != choice and str(config_path(ws, n)) in drafts]
+        if others:
+            st.caption("Unsaved changes kept for: " + ", ".join(others))
     with c2:
         with st.popover("New config", icon=":material/add:", width="stretch"):
             new_config_form(ws)
@@ -73,6 +81,7 @@ def pick_config(ws: Workspace) -> Path | None:
             import_form(ws)
     if not choice:
         return None
+    ST[CURRENT] = choice
     return config_path(ws, choice)
 
 
@@ -126,8 +135,8 @@ def import_form(ws: Workspace) -> None:
             st.error(str(exc))
             return
         ST[PICK_NEXT] = path.stem
-        ST["tc_import_notes"] = [str(n) for n in result.notes]
-        flash("success", f"Imported into {ws.relative(path)}; {len(result.unknown)} setting(s) not imported "
+        ST["tc_import_notes"] = result.report()
+        flash("success", f"Imported into {ws.relative(path)}; {len(result.unknown)} setting(s) not carried over "
               "(listed below)")
         st.rerun()
 
@@ -135,7 +144,7 @@ def import_form(ws: Workspace) -> None:
 def import_notes() -> None:
     notes = ST.get("tc_import_notes")
     if notes:
-        with st.expander(f"Import report ({len(notes)} notes)", expanded=True):
+        with st.expander(f"Import report: where each of {len(notes)} setting(s) went", expanded=True):
             st.code("\n".join(notes), language=None)
             if st.button("Dismiss report"):
                 ST.pop("tc_import_notes", None)
@@ -143,24 +152,76 @@ def import_notes() -> None:
 
 
 # Loading the config being edited ---------------------------------------------------------------
+def _signature(path: Path) -> tuple[int, int] | None:
+    try:
+        st_ = path.stat()
+    except OSError:
+        return None
+    return st_.st_mtime_ns, st_.st_size
+
+
 def load_base(ws: Workspace, path: Path) -> tuple[TrainingConfig | None, dict[str, Any] | None]:
-    """(the saved config, the data the form starts from: a draft after a preset, else the file)."""
-    if ST.get(LOADED) != str(path):
-        form.reset_widgets()
-        ST.pop(DRAFT, None)
-        ST[LOADED] = str(path)
+    """(the saved config, the data the form's widgets start from: the unsaved draft of this file if
+    there is one, else the file itself). A switch, or the file changing on disk (a save, the CLI),
+    starts a new set of widgets loaded whole from that data."""
     try:
         saved = load_config(path)
     except ConfigError as exc:
         st.error(f"{ws.relative(path)} cannot be loaded: {exc}")
+        show_file_problems(ws, path)
         return None, None
-    draft = ST.get(DRAFT)
-    return saved, (draft if draft is not None else saved.to_data())
+    loaded = (str(path), _signature(path))
+    draft = ST.get(DRAFTS, {}).get(str(path))
+    if ST.get(LOADED) != loaded or BASE not in ST:
+        if ST.get(LOADED, ("",))[0] == str(path) and draft is not None:
+            st.warning(f"{ws.relative(path)} changed on disk while you had unsaved edits; your edits are kept "
+                       "here. Save writes them over the file; Discard shows the file.")
+        ST[LOADED] = loaded
+        ST[BASE] = draft if draft is not None else saved.to_data()
+        form.new_form(str(path))
+    return saved, ST[BASE]
 
 
-def preset_picker(ws: Workspace, current: TrainingConfig | None) -> None:
+def show_file_problems(ws: Workspace, path: Path) -> None:
+    """Everything wrong with a config file that does not load: its schema problems and the
+    pre-flight problems of the rest, one line each, named by the page's labels."""
+    from nyx_core.config.validate import check_text
+
+    try:
+        _cfg, problems = check_text(path.read_text(encoding="utf-8"), ws, None, source=path.name)
+    except (OSError, UnicodeDecodeError):
+        return
+    if problems:
+        st.markdown("\n".join(f"- **{p.level}** · {p.label} (`{p.field}`): {p.message}" for p in problems))
+
+
+def remember_draft(path: Path, saved: TrainingConfig | None, data: dict[str, Any], cfg: TrainingConfig | None,
+                   form_errors: list) -> bool:
+    """Keep the form's data as this file's draft while it differs from the file; returns "unsaved"."""
+    dirty = saved is not None and (cfg is None or bool(form_errors) or cfg != saved)
+    drafts = ST.setdefault(DRAFTS, {})
+    if dirty:
+        drafts[str(path)] = data
+    else:
+        drafts.pop(str(path), None)
+    return dirty
+
+
+def _reload(path: Path) -> None:
+    """Forget the draft and draw the file as it is on disk."""
+    ST.get(DRAFTS, {}).pop(str(path), None)
+    ST.pop(LOADED, None)
+
+
+def preset_picker(ws: Workspace, path: Path, current: TrainingConfig | None) -> None:
     if current is None:
         return
+    draft = ST.get(DRAFTS, {}).get(str(path))
+    if draft is not None:  # presets and "save as preset" start from what the form shows, edits included
+        try:
+            current = config_from_data(draft)
+        except ConfigError:
+            pass
     presets = list_presets(ws, current.model.family)
     with st.expander("Presets", expanded=False):
         c1, c2 = st.columns([3, 1])
@@ -171,11 +232,13 @@ def preset_picker(ws: Workspace, current: TrainingConfig | None) -> None:
             st.write("")
             if st.button("Apply preset", key="tc_preset_apply", disabled=chosen is None):
                 try:
-                    ST[DRAFT] = apply_preset(current, chosen).to_data()
+                    data = apply_preset(current, chosen).to_data()
                 except NyxError as exc:
                     st.error(str(exc))
                 else:
-                    form.reset_widgets()
+                    ST.setdefault(DRAFTS, {})[str(path)] = data
+                    ST[BASE] = data
+                    form.new_form(str(path))
                     flash("info", f"Applied {chosen.name}: recipe settings changed (paths, dataset and prompts "
                           "kept). Save to keep it.")
                     st.rerun()
@@ -238,9 +301,9 @@ def preflight_panel(problems: list[Problem]) -> None:
     with st.container(border=True, key="tc_preflight"):
         st.markdown(f"**{title}**")
         for p in errs:
-            st.error(f"**{p.field}** — {p.message}", icon=":material/error:")
+            st.error(f"**{p.label}** — {p.message}", icon=":material/error:")
         for p in warns:
-            st.warning(f"**{p.field}** — {p.message}", icon=":material/warning:")
+            st.warning(f"**{p.label}** — {p.message}", icon=":material/warning:")
         if not problems:
             st.success("No problems found.", icon=":material/check_circle:")
 
@@ -281,18 +344,31 @@ def preview(run) -> None:  # noqa: ANN001 - RenderedRun
 
 
 def actions(ws: Workspace, settings: Settings, path: Path, cfg: TrainingConfig | None, saved: TrainingConfig | None,
-            problems: list[Problem], run=None) -> None:  # noqa: ANN001 - run: RenderedRun | None
+            problems: list[Problem], run=None, *, dirty: bool = False,  # noqa: ANN001 - run: RenderedRun | None
+            form_errors: list = ()) -> None:
     has_errors = any(p.level == "error" for p in problems)
-    dirty = cfg is not None and saved is not None and cfg != saved
+    # a value the form could not read (e.g. "fast" as a learning rate) is not in cfg: saving would
+    # write the old value while the box shows the new text
+    can_save = cfg is not None and not form_errors
     c1, c2, c3, c4 = st.columns(4)
     with c1:
-        if st.button("Save", icon=":material/save:", key="tc_save", type="secondary" if not dirty else "primary", disabled=cfg is None,
-                     width="stretch"):
+        if st.button("Save", icon=":material/save:", key="tc_save", type="secondary" if not dirty else "primary",
+                     disabled=not can_save, width="stretch"):
             save_config(cfg, path)
-            ST.pop(DRAFT, None)
+            _reload(path)
             flash("success", f"Saved {form.relative_or_abs(ws, path)}")
             st.rerun()
-        st.caption("Unsaved changes" if dirty else "Saved")
+        if not dirty:
+            st.caption("Saved")
+        elif not can_save:
+            st.caption("Unsaved changes — fix the errors in the pre-flight check to save")
+        else:
+            st.caption("Unsaved changes")
+        if dirty and st.button("Discard changes", key="tc_discard", type="tertiary",
+                               help="forget the unsaved edits and show the file as saved"):
+            _reload(path)
+            flash("info", f"Discarded the unsaved changes to {form.relative_or_abs(ws, path)}")
+            st.rerun()
     with c2:
         if st.button("Export rendered files", icon=":material/output:", key="tc_export", disabled=cfg is None or has_errors, width="stretch"):
             from nyx_core.kohya.render import export_rendered
@@ -318,7 +394,7 @@ def start_training(ws: Workspace, settings: Settings, path: Path, cfg: TrainingC
 
     try:
         save_config(cfg, path)
-        ST.pop(DRAFT, None)
+        _reload(path)
         job = JobManager(ws, settings).start_training(cfg, name=cfg.project.name)
     except NyxError as exc:
         st.error(str(exc))

@@ -96,6 +96,9 @@ def run_view(jm: JobManager, job_id: str) -> None:
     # Only active runs poll; a finished run's view is drawn once.
     st.fragment(run_every=2 if live else None)(_live_panel)(jm, job_id)
     _outputs(job)
+    from nyx_ui.models_view import publish_button
+
+    publish_button(jm.ws, job)
 
 
 def _live_panel(jm: JobManager, job_id: str) -> None:

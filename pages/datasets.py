@@ -12,7 +12,17 @@ import pandas as pd
 import streamlit as st
 
 from nyx_core.datasets import caption_ops, manager
-from nyx_core.datasets.captions import KEEP_SEP, CaptionError, TagOp, build_transform, split_tags, tag_frequency
+from nyx_core.datasets.captions import (
+    KEEP_SEP,
+    CaptionError,
+    TagOp,
+    build_transform,
+    normalize_caption,
+    split_tags,
+    tag_frequency,
+    trained_caption,
+    untrained_lines,
+)
 from nyx_core.datasets.health import check_dataset
 from nyx_core.datasets.image_tools import convert_images, downscale_images
 from nyx_core.datasets.ingest import ingest_files, ingest_path
@@ -168,7 +178,9 @@ if last and last[0] == pick:
 # -- 3. gallery ------------------------------------------------------------------------------------
 st.subheader("Gallery")
 captions = caption_ops.all_captions(layout)
-freq = tag_frequency(captions.values()).most_common()
+# what sd-scripts will read (the first line): the gallery, tag table and filters show this, not the file
+trained = {img: trained_caption(text) for img, text in captions.items()}
+freq = tag_frequency(trained.values()).most_common()
 # esc(): a file name that is not UTF-8 is shown (and keyed) as \xNN; unshown() maps it back
 rel = lambda p: esc(p.relative_to(layout.root).as_posix())  # noqa: E731
 f1, f2, f3 = st.columns([2, 1, 2])
@@ -184,7 +196,7 @@ if only:
         ss.pop("ds_only", None)
         st.rerun()
 shown = caption_ops.filter_images(
-    captions, tag=None if tag_filter == "(any tag)" else tag_filter, no_caption=no_cap, search=search,
+    trained, tag=None if tag_filter == "(any tag)" else tag_filter, no_caption=no_cap, search=search,
     only=[layout.root / unshown(r) for r in only[2]] if only else None,
 )
 
@@ -202,26 +214,48 @@ if selected and selected in shown_rel:
         left.error(str(exc))
     with right:
         st.markdown(f"**{selected}** — {idx + 1} of {len(shown)}")
-        # the on-disk text is part of the key: a save or bulk operation shows the new text at once
-        edit_key = f"ds_cap_{selected}_{zlib.crc32(disk_text.encode())}"
-        text = st.text_area("Caption", value=disk_text, key=edit_key, height=140)
-        tags = [t for t in dict.fromkeys(split_tags(text)) if t != KEEP_SEP]
-        chosen_chips = st.pills("Tags in this caption", tags, selection_mode="multi",
-                                key=f"ds_chips_{selected}") if tags else []
-        # a wrapping row: buttons keep their full label and shortcut hint on narrow screens
-        row = st.container(horizontal=True)
-        b1 = b2 = b3 = b4 = b5 = row
-        save = b1.button("Save", key="ds_save", type="primary", shortcut="Alt+S")
-        drop = b2.button("Remove tags", key="ds_drop_chips", disabled=not chosen_chips,
-                         help="Remove the tags selected above from this caption and save")
-        prev_ = b3.button("◀ Previous", key="ds_prev", disabled=idx == 0, shortcut="Alt+P")
-        next_ = b4.button("Next ▶", key="ds_next", disabled=idx >= len(shown) - 1, shortcut="Alt+N")
-        close = b5.button("Close", key="ds_close", shortcut="Esc")
+        first_line = trained.get(img)
+        if disk_text and (first_line != disk_text.strip() or untrained_lines(disk_text)):
+            st.warning(f"sd-scripts trains on the first line only: this file trains as "
+                       f"{first_line!r}" + (" (empty)" if not first_line else "") + ". Save joins the lines into one.",
+                       icon=":material/warning:")
+        # A form, so the shortcut buttons submit exactly what is in the box: outside a form a text
+        # area sends its text only on blur or Ctrl+Enter, and Alt+S / Alt+N saved the old text.
+        with st.form("ds_cap_form", border=False, enter_to_submit=False):
+            # the on-disk text is part of the key: a save or bulk operation shows the new text at once
+            edit_key = f"ds_cap_{selected}_{zlib.crc32(disk_text.encode())}"
+            text = st.text_area("Caption", value=disk_text, key=edit_key, height=140)
+            tags = [t for t in dict.fromkeys(split_tags(first_line or "")) if t != KEEP_SEP]
+            chosen_chips = st.pills("Tags in this caption", tags, selection_mode="multi",
+                                    key=f"ds_chips_{selected}") if tags else []
+            # a wrapping row: buttons keep their full label and shortcut hint on narrow screens
+            row = st.container(horizontal=True)
+            b1 = b2 = b3 = b4 = b5 = row
+            save = b1.form_submit_button("Save", key="ds_save", type="primary", shortcut="Alt+S")
+            drop = b2.form_submit_button("Remove tags", key="ds_drop_chips", disabled=not tags,
+                                         help="Remove the tags selected above from this caption and save")
+            prev_ = b3.form_submit_button("◀ Previous", key="ds_prev", disabled=idx == 0, shortcut="Alt+P")
+            next_ = b4.form_submit_button("Next ▶", key="ds_next", disabled=idx >= len(shown) - 1,
+                                          shortcut="Alt+N")
+            close = b5.form_submit_button("Close", key="ds_close", shortcut="Esc")
+        note = ss.pop("ds_cap_note", None)
+        if note:  # the result of the last save, here next to the box rather than at the top of the page
+            getattr(st, note[0])(note[1])
         if drop:
-            text = ", ".join(t for t in split_tags(text) if t not in set(chosen_chips))
-        if save or drop or ((prev_ or next_) and text != disk_text):
-            caption_ops.write_caption(layout, img, text)
+            text = ", ".join(t for t in split_tags(text) if t not in set(chosen_chips or []))
+        to_store = normalize_caption(text)
+        exists = captions.get(img) is not None
+        # Save writes whenever the file differs from the box; moving on writes only a real change
+        # (never a reformat of an untouched caption, never an empty file for an uncaptioned image)
+        if ((save or drop) and (not exists or to_store != disk_text)) or \
+                ((prev_ or next_) and to_store != normalize_caption(disk_text) and (exists or to_store)):
+            caption_ops.write_caption(layout, img, to_store)
             st.toast(f"Saved {esc(img.name)}")
+            if to_store != text.strip():
+                ss["ds_cap_note"] = ("info", f"Saved {esc(img.name)} as one line: {to_store!r} (sd-scripts reads only "
+                                             "the first line of a caption file).")
+            else:
+                ss["ds_cap_note"] = ("success", f"Saved {esc(img.name)}.")
         if prev_ or next_:
             ss["ds_selected"] = shown_rel[idx - 1 if prev_ else idx + 1]
         if close:
@@ -248,8 +282,10 @@ for img in shown[(page_no - 1) * PAGE_SIZE:page_no * PAGE_SIZE]:
             st.image(str(thumbnail(ws, img, 256)), width="stretch")
         except NyxError:
             st.warning("unreadable")
-        text = captions.get(img)
-        st.caption(text[:140] if text and text.strip() else "*(no caption)*")
+        text = trained.get(img)
+        extra = untrained_lines(captions.get(img))
+        st.caption((text[:140] if text else "*(no caption)*" if captions.get(img) is None else "*(trains as empty)*")
+                   + (f" *(+{extra} line(s) not trained)*" if extra else ""))
         if st.button(esc(img.name), key=f"ds_open_{rel(img)}", width="stretch"):
             ss["ds_selected"] = rel(img)
             st.rerun()

@@ -8,7 +8,7 @@ import streamlit as st
 
 from nyx_core.auth import is_loopback
 from nyx_core.settings import Secret, find_sd_scripts
-from nyx_core.system import gpu_summary
+from nyx_ui import doctor_view
 from nyx_ui.context import get_settings, get_workspace
 
 ws = get_workspace()
@@ -122,9 +122,11 @@ else:
             st.session_state["settings_flash"] = "Password set." if set_pw else "Password removed."
             st.rerun()
 
-st.subheader("This machine")
-gpus = gpu_summary()
-if gpus:
-    st.dataframe(gpus, hide_index=True)
-else:
-    st.caption("No NVIDIA GPU detected.")
+st.subheader("System")
+st.caption("What training needs on this machine, and the fix for anything missing (also `nyx doctor`).")
+checks = doctor_view.quick(ws, settings)
+if st.button("Check sd-scripts' Python (torch, CUDA, extras, train_network.py --help)", key="doctor_deep"):
+    with st.spinner("Running sd-scripts' Python… (torch takes a while to load)"):
+        st.session_state["doctor_deep_checks"] = doctor_view.deep(settings)
+checks += st.session_state.get("doctor_deep_checks", [])
+doctor_view.show(checks)

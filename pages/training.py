@@ -20,17 +20,18 @@ if path is None:
 saved, base = panels.load_base(ws, path)
 if base is None:
     st.stop()
-panels.preset_picker(ws, saved)
+panels.preset_picker(ws, path, saved)
 
 summary = st.container()  # filled after the form, shown above it
 data, form_errors = form.config_form(base, ws=ws)
 cfg = panels.build_config(data, form_errors)
 problems = panels.problems_for(ws, settings, cfg, form_errors)
+dirty = panels.remember_draft(path, saved, data, cfg, form_errors)
 
 rendered = panels.try_render(ws, settings, cfg)  # None while the config cannot be rendered
 
 with summary:
     panels.steps_panel(ws, cfg)
-    panels.actions(ws, settings, path, cfg, saved, problems, rendered)
+    panels.actions(ws, settings, path, cfg, saved, problems, rendered, dirty=dirty, form_errors=form_errors)
     panels.preflight_panel(problems)
     panels.preview(rendered)

@@ -4,11 +4,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! command -v chromium >/dev/null 2>&1 && [ ! -x /usr/bin/chromium ]; then
-  echo "== installing Debian's chromium for the browser tests"
+# Debian packages the tests use: chromium (browser tests), shellcheck (every shell script is checked).
+APT=()
+if ! command -v chromium >/dev/null 2>&1 && [ ! -x /usr/bin/chromium ]; then APT+=(chromium); fi
+if ! command -v shellcheck >/dev/null 2>&1; then APT+=(shellcheck); fi
+if [ "${#APT[@]}" -gt 0 ]; then
+  echo "== installing Debian's ${APT[*]} for the tests"
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${APT[@]}" >/dev/null
 fi
 
 echo "== installing Python requirements (app + tests)"

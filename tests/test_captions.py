@@ -131,3 +131,16 @@ def test_tag_frequency_and_has_word():
     assert has_word("ohwx woman, smiling", "ohwx")
     assert not has_word("ohwxy woman", "ohwx")
     assert not has_word(None, "ohwx")
+
+
+def test_trained_caption_is_sd_scripts_first_line():
+    from nyx_core.datasets.captions import normalize_caption, trained_caption, untrained_lines
+
+    assert trained_caption(None) is None
+    assert trained_caption("") == ""
+    assert trained_caption("\nohwx, red") == ""  # a blank first line trains as empty
+    assert trained_caption("  a, b \r\nc") == "a, b"
+    assert trained_caption("a\rb") == "a"  # text mode turns a lone CR into a line break too
+    assert untrained_lines("a\n\nb\nc\n") == 2
+    assert normalize_caption("\n a, b,\r\n c \n\n") == "a, b, c"
+    assert normalize_caption(" x ") == "x" and normalize_caption("\n\n") == ""

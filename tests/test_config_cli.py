@@ -43,7 +43,7 @@ def test_validate_exit_1_lists_every_error(ws, capsys):
     assert run(ws, "validate", "bad") == 1
     out = capsys.readouterr().out
     for field in ("model.base_model", "model.clip_l", "model.t5xxl", "model.ae", "dataset.name"):
-        assert f"error: {field}:" in out
+        assert f"[{field}]: " in out and "error: " in out
 
 
 def test_import_command(ws, tmp_path, capsys):
@@ -51,7 +51,7 @@ def test_import_command(ws, tmp_path, capsys):
     src.write_text(json.dumps({"LoRA_type": "Standard", "epoch": 4, "network_dim": 8, "mystery": "x"}))
     assert run(ws, "import", str(src), "--name", "imported") == 0
     out = capsys.readouterr()
-    assert "unmapped: mystery" in out.out
+    assert "mystery = x → not carried over" in out.out
     assert load_config(ws.configs / "imported.toml").dataset.max_train_epochs == 4
 
 

@@ -146,7 +146,8 @@ def test_kohya_gui_json(ws):
     assert c.optimizer.optimizer is Optimizer.prodigy and c.optimizer.extra_args == ["decouple=True"]
     assert c.optimizer.weight_decay == 0.01 and c.optimizer.betas == (0.9, 0.99)
     assert c.optimizer.warmup_mode.value == "ratio" and c.optimizer.warmup_ratio == pytest.approx(0.1)
-    assert c.optimizer.text_encoder_lr == 0.0 and c.model.clip_skip == 0
+    # kohya_ss: text-encoder LR 0 with a U-Net LR = U-Net only, and no text_encoder_lr passed
+    assert c.network.train_unet_only and c.optimizer.text_encoder_lr is None and c.model.clip_skip == 0
     assert c.performance.attention.value == "sdpa" and c.performance.cache_text_encoder_outputs
     assert c.advanced.noise_offset == 0 and c.advanced.multires_noise_iterations == 6
     assert c.advanced.min_snr_gamma_enabled and c.advanced.min_snr_gamma == 5.0
@@ -154,10 +155,11 @@ def test_kohya_gui_json(ws):
     assert [p.prompt for p in c.samples.prompts] == ["ohwx cat", "second prompt"]
     assert c.samples.prompts[0].negative == "blurry" and c.samples.prompts[0].cfg == 5.0
     notes = _by_key(r)
-    assert notes["additional_parameters"].status == "unmapped"
+    # kohya_ss appends them to the command line: read as options; --foo is not one
+    assert notes["additional_parameters"].status == "converted" and notes["foo"].status == "unmapped"
     assert notes["totally_unknown_gui_key"].status == "unmapped"
     assert notes["wandb_api_key"].status == "ignored" and "secret" not in json.dumps(c.to_data())
-    assert notes["use_cp"].status == "ignored"
+    assert notes["use_cp"].status == "converted" and "use_cp=True" in c.network.extra_args
     assert notes["pretrained_model_name_or_path"].status == "converted"
 
 
@@ -191,7 +193,7 @@ def test_bad_values_reported_not_fatal(ws):
     r = import_sd_scripts(ws, 'max_train_epochs = 2\nnetwork_dim = "lots"\nmixed_precision = "fp32"\n', name="x")
     notes = _by_key(r)
     assert notes["network_dim"].status == "unmapped" and notes["mixed_precision"].status == "unmapped"
-    assert r.config.network.dim == 16
+    assert r.config.network.dim == 4  # sd-scripts' own default, not a Nyx preset's
 
 
 def test_parse_prompt_line():

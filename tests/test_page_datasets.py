@@ -59,7 +59,7 @@ def test_gallery_editor_tags_undo_health(ws):
     _button(at, "ds_open_5_ohwx cat/img1.png").click().run()
     area = next(t for t in at.text_area if t.label == "Caption")
     assert area.value == "cat, long_hair"
-    area.input("cat, long hair, blue eyes").run()
+    area.input("cat, long hair, blue eyes")  # typed: the Save shortcut submits it with the form
     _button(at, "ds_save").click().run()
     assert not at.exception
     assert (f / "img1.txt").read_text() == "cat, long hair, blue eyes"
@@ -137,7 +137,7 @@ def test_remove_tags_with_chips(ws):
     at = _page().run()
     _button(at, "ds_open_5_ohwx cat/img1.png").click().run()
     chips = at.button_group(key="ds_chips_5_ohwx cat/img1.png")
-    chips.set_value(["long_hair"]).run()
+    chips.set_value(["long_hair"])  # in the editor form: sent with the button press
     _button(at, "ds_drop_chips").click().run()
     assert not at.exception
     assert (f / "img1.txt").read_text() == "cat"
@@ -159,3 +159,40 @@ def test_gallery_pages_follow_the_filter(ws):
     at.selectbox(key="ds_f_tag").select("common").run()  # 55 images: 2 pages
     assert not at.exception
     assert opens() == [f"{i:03d}.png" for i in range(48, 55)]
+
+
+def test_what_nyx_shows_is_what_sd_scripts_reads(ws):
+    """sd-scripts trains on the first line of a caption file: one whose first line is blank trains as
+    empty, so the gallery and the tag table must not show its later text as the caption (issue 8)."""
+    f = _dataset(ws)
+    (f / "img2.txt").write_text("\nohwx cat, red scarf\n")
+    at = _page().run()
+    assert not at.exception
+    assert "red scarf" not in {o for o in at.selectbox(key="ds_f_tag").options}
+    tile_texts = " ".join(c.value for c in at.caption)
+    assert "red scarf" not in tile_texts and "trains as empty" in tile_texts
+    at.checkbox(key="ds_f_nocap").check().run()  # "without caption" = trains without one
+    assert "img2.png" in [b.label for b in at.button if b.key and b.key.startswith("ds_open_")]
+    at.checkbox(key="ds_f_nocap").uncheck().run()
+    _button(at, "ds_open_5_ohwx cat/img2.png").click().run()
+    assert any("first line only" in w.value for w in at.warning)
+    _button(at, "ds_save").click().run()  # saving stores what sd-scripts will read: one line
+    assert (f / "img2.txt").read_text() == "ohwx cat, red scarf"
+    assert not any("first line only" in w.value for w in at.warning)
+
+
+def test_editor_saves_exactly_the_box_and_joins_lines(ws):
+    f = _dataset(ws)
+    at = _page().run()
+    _button(at, "ds_open_5_ohwx cat/img0.png").click().run()
+    _button(at, "ds_next").click().run()  # untouched: moving on rewrites nothing
+    assert (f / "img0.txt").read_bytes() == b"cat, sitting\r\n"
+    area = next(t for t in at.text_area if t.label == "Caption")
+    area.input("cat, long hair\nblue eyes\n")  # typed, then Alt+N: saved, as one line
+    _button(at, "ds_next").click().run()
+    assert not at.exception
+    assert (f / "img1.txt").read_text() == "cat, long hair, blue eyes"
+    assert any("as one line" in i.value for i in at.info)  # said next to the editor
+    assert not (f / "img2.txt").exists()  # an uncaptioned image gets no file by being visited
+    _button(at, "ds_prev").click().run()
+    assert next(t for t in at.text_area if t.label == "Caption").value == "cat, long hair, blue eyes"

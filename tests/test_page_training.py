@@ -9,6 +9,7 @@ from nyx_core.config.enums import Family
 from nyx_core.config.presets import get_preset
 
 from nyx_core.config import load_config, save_config
+from nyx_ui.config_form import FORM_ID, key_for
 from tests.test_config_support import ready_config
 
 PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "training.py")
@@ -16,6 +17,11 @@ PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "training.py")
 
 def app() -> AppTest:
     return AppTest.from_file(PAGE, default_timeout=60)
+
+
+def k(at, field: str) -> str:
+    """The widget key of a form field in the form now drawn (keys are per file and per load)."""
+    return key_for(at.session_state[FORM_ID], field)
 
 
 def keys(at, kind):
@@ -46,8 +52,8 @@ def test_edit_save_keeps_comments(ws):
     assert at.selectbox(key="tc_pick").value == "mine"
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Training steps"] == "300"  # 3 images x 10 repeats x 10 epochs, batch 1
-    at.number_input(key="tc.network.dim").set_value(48).run()
-    at.number_input(key="tc.dataset.max_train_epochs").set_value(4).run()
+    at.number_input(key=k(at, "network.dim")).set_value(48).run()
+    at.number_input(key=k(at, "dataset.max_train_epochs")).set_value(4).run()
     assert {m.label: m.value for m in at.metric}["Training steps"] == "120"
     assert any(c.value == "Unsaved changes" for c in at.caption)
     at.button(key="tc_save").click().run()
@@ -62,16 +68,16 @@ def test_family_hides_options(ws):
     save_config(ready_config(ws, "sdxl"), ws.configs / "x.toml")
     at = app().run()
     sel = keys(at, "selectbox")
-    assert "tc.model.clip_l" not in sel and "tc.model.base_model" in sel
-    assert "tc.model.v2" not in keys(at, "checkbox")
-    at.selectbox(key="tc.model.family").set_value(Family.flux).run()
+    assert k(at, "model.clip_l") not in sel and k(at, "model.base_model") in sel
+    assert k(at, "model.v2") not in keys(at, "checkbox")
+    at.selectbox(key=k(at, "model.family")).set_value(Family.flux).run()
     assert not at.exception
     sel = keys(at, "selectbox")
-    assert {"tc.model.clip_l", "tc.model.t5xxl", "tc.model.ae"} <= sel and "tc.model.clip_g" not in sel
-    assert "tc.performance.blocks_to_swap" in keys(at, "number_input")
+    assert {k(at, "model.clip_l"), k(at, "model.t5xxl"), k(at, "model.ae")} <= sel and k(at, "model.clip_g") not in sel
+    assert k(at, "performance.blocks_to_swap") in keys(at, "number_input")
     # the missing encoders are now pre-flight errors and Start is disabled
     errors = " ".join(e.value for e in at.error)
-    assert "model.ae" in errors and "model.clip_l" in errors
+    assert "Model › Autoencoder (ae)" in errors and "Model › CLIP-L text encoder" in errors  # page labels
     assert at.button(key="tc_start").disabled
 
 
@@ -81,12 +87,12 @@ def test_preflight_and_start_state(ws):
     at = app().run()
     assert not at.button(key="tc_start").disabled
     assert not at.error
-    at.selectbox(key="tc.model.base_model").set_value("").run()
+    at.selectbox(key=k(at, "model.base_model")).set_value("").run()
     assert at.button(key="tc_start").disabled
-    assert any("model.base_model" in e.value for e in at.error)
-    at.checkbox(key="tc.dataset.random_crop").set_value(True).run()
+    assert any("Model › Base model" in e.value for e in at.error)
+    at.checkbox(key=k(at, "dataset.random_crop")).set_value(True).run()
     fields = " ".join(e.value for e in at.error)
-    assert "model.base_model" in fields and "performance.cache_latents" in fields  # all at once
+    assert "Model › Base model" in fields and "Performance › Cache latents" in fields  # all at once
 
 
 def test_open_in_training_from_files_page(ws):
@@ -96,7 +102,7 @@ def test_open_in_training_from_files_page(ws):
     at.session_state["training_config_path"] = "configs/zzz.toml"
     at.run()
     assert at.selectbox(key="tc_pick").value == "zzz"
-    assert at.number_input(key="tc.network.dim").value == 7
+    assert at.number_input(key=k(at, "network.dim")).value == 7
 
 
 def test_apply_preset_keeps_paths(ws):
@@ -106,8 +112,8 @@ def test_apply_preset_keeps_paths(ws):
     at.selectbox(key="tc_preset").set_value(get_preset("builtin:sdxl-style-lowvram")).run()
     at.button(key="tc_preset_apply").click().run()
     assert not at.exception
-    assert at.number_input(key="tc.network.dim").value == 32
-    assert at.selectbox(key="tc.model.base_model").value == cfg.model.base_model
+    assert at.number_input(key=k(at, "network.dim")).value == 32
+    assert at.selectbox(key=k(at, "model.base_model")).value == cfg.model.base_model
     at.button(key="tc_save").click().run()
     saved = load_config(ws.configs / "p.toml")
     assert saved.network.dim == 32 and saved.performance.fp8_base and saved.model.base_model == cfg.model.base_model
@@ -116,10 +122,10 @@ def test_apply_preset_keeps_paths(ws):
 def test_bad_text_values_are_reported(ws):
     save_config(ready_config(ws, "sd15"), ws.configs / "t.toml")
     at = app().run()
-    at.text_input(key="tc.optimizer.unet_lr").set_value("fast").run()
-    at.text_area(key="tc.advanced.extra").set_value("not toml [").run()
+    at.text_input(key=k(at, "optimizer.unet_lr")).set_value("fast").run()
+    at.text_area(key=k(at, "advanced.extra")).set_value("not toml [").run()
     errors = " ".join(e.value for e in at.error)
-    assert "optimizer.unet_lr" in errors and "advanced.extra" in errors
+    assert "Optimizer › U-Net LR" in errors and "Advanced › Extra sd-scripts options" in errors
     assert at.button(key="tc_start").disabled
 
 
@@ -152,7 +158,7 @@ def test_start_hands_off_to_jobs(ws, tmp_path, monkeypatch):
     save_config(ready_config(ws, "sd15", dataset={"max_train_epochs": 1}), ws.configs / "go.toml")
     at = app().run()
     assert not at.warning  # sd-scripts "found", so no warning either
-    at.number_input(key="tc.network.dim").set_value(12).run()
+    at.number_input(key=k(at, "network.dim")).set_value(12).run()
     at.button(key="tc_start").click().run()
     jobs = JobManager(ws).list()
     assert len(jobs) == 1 and jobs[0].name == "test-lora"
@@ -164,13 +170,13 @@ def test_start_hands_off_to_jobs(ws, tmp_path, monkeypatch):
 def test_network_fields_follow_the_type(ws):
     save_config(ready_config(ws, "sd15"), ws.configs / "n.toml")
     at = app().run()
-    assert "tc.network.factor" not in keys(at, "number_input")
+    assert k(at, "network.factor") not in keys(at, "number_input")
     from nyx_core.config.enums import NetworkType
 
-    at.selectbox(key="tc.network.type").set_value(NetworkType.lokr).run()
-    assert "tc.network.factor" in keys(at, "number_input")
-    at.selectbox(key="tc.network.type").set_value(NetworkType.ia3).run()
-    assert "tc.network.conv_dim" not in keys(at, "number_input")
+    at.selectbox(key=k(at, "network.type")).set_value(NetworkType.lokr).run()
+    assert k(at, "network.factor") in keys(at, "number_input")
+    at.selectbox(key=k(at, "network.type")).set_value(NetworkType.ia3).run()
+    assert k(at, "network.conv_dim") not in keys(at, "number_input")
 
 
 def test_preview_of_rendered_files(ws):
@@ -179,3 +185,72 @@ def test_preview_of_rendered_files(ws):
     codes = [c.value for c in at.code]
     assert any('network_module = "networks.lora_flux"' in c for c in codes)
     assert any("[[datasets.subsets]]" in c for c in codes)
+
+
+# -- switching configs never carries one config's values into another (issue 8) -------------------
+def _form_values(at) -> dict:
+    """Every form widget's key and value, as a browser holds them."""
+    out = {}
+    for kind in ("number_input", "selectbox", "checkbox", "text_input", "text_area", "radio"):
+        for w in getattr(at, kind):
+            if str(w.key).startswith("tc."):
+                out[w.key] = (kind, w.value)
+    return out
+
+
+def test_switch_loads_the_new_file_whole(ws):
+    """A browser keeps each widget's value under the widget's id and sends it back with the next
+    event. Replaying the first config's values after a switch must not reach the second config."""
+    a = ready_config(ws, "sd15", network={"dim": 7})
+    b = ready_config(ws, "sdxl", network={"dim": 64}, project={"name": "b-lora"})
+    save_config(a, ws.configs / "a.toml")
+    save_config(b, ws.configs / "b.toml")
+    at = app().run()
+    assert at.selectbox(key="tc_pick").value == "a"
+    held = _form_values(at)
+    at.selectbox(key="tc_pick").set_value("b").run()
+    assert at.number_input(key=k(at, "network.dim")).value == 64
+    for kind, w in ((kind, w) for kind in ("number_input", "selectbox", "checkbox", "text_input", "text_area", "radio")
+                    for w in getattr(at, kind)):
+        if w.key in held and w.key != "tc_pick":
+            try:
+                w.set_value(held[w.key][1])  # what the browser would send for that id
+            except (ValueError, TypeError):
+                pass
+    at.button(key="tc_save").click().run()
+    assert not at.exception
+    again = load_config(ws.configs / "b.toml")
+    assert again.model.family.value == "sdxl" and again.network.dim == 64
+    assert again.project.name == "b-lora" and again.model.base_model == b.model.base_model
+
+
+def test_unsaved_never_shown_as_saved(ws):
+    save_config(ready_config(ws, "sd15"), ws.configs / "t.toml")
+    at = app().run()
+    at.text_input(key=k(at, "optimizer.unet_lr")).set_value("fast").run()
+    assert at.button(key="tc_save").disabled  # the typed value cannot be saved...
+    captions = [c.value for c in at.caption]
+    assert "Saved" not in captions  # ...so it is not "Saved" either
+    assert any(c.startswith("Unsaved changes") for c in captions)
+
+
+def test_drafts_kept_and_coming_back_opens_the_config_you_were_on(ws):
+    save_config(ready_config(ws, "sd15", network={"dim": 7}), ws.configs / "aaa.toml")
+    save_config(ready_config(ws, "sd15", network={"dim": 9}), ws.configs / "zzz.toml")
+    at = AppTest.from_file(str(Path(PAGE).parents[1] / "app.py"), default_timeout=60)
+    at.switch_page("pages/training.py").run()
+    at.selectbox(key="tc_pick").set_value("zzz").run()
+    at.number_input(key=k(at, "network.dim")).set_value(12).run()
+    at.selectbox(key="tc_pick").set_value("aaa").run()
+    assert at.number_input(key=k(at, "network.dim")).value == 7
+    assert any("zzz" in c.value for c in at.caption if "Unsaved changes kept" in c.value)
+    at.switch_page("pages/home.py").run()
+    at.switch_page("pages/training.py").run()
+    assert at.selectbox(key="tc_pick").value == "aaa"  # not the draft's, not the first: the one you were on
+    at.selectbox(key="tc_pick").set_value("zzz").run()
+    assert at.number_input(key=k(at, "network.dim")).value == 12  # the unsaved edit, kept
+    assert any(c.value == "Unsaved changes" for c in at.caption)
+    assert load_config(ws.configs / "zzz.toml").network.dim == 9  # nothing written yet
+    at.button(key="tc_discard").click().run()
+    assert at.number_input(key=k(at, "network.dim")).value == 9
+    assert any(c.value == "Saved" for c in at.caption)

@@ -38,7 +38,7 @@ def test_problems_are_sorted_errors_first_and_readable(ws):
     levels = [p.level for p in problems]
     assert levels == sorted(levels, key=lambda x: x != "error")
     assert all(isinstance(p, Problem) and p.message and "\n" not in p.message for p in problems)
-    assert str(problems[0]).startswith("error: model.base_model: ")
+    assert str(problems[0]).startswith("error: Model › Base model: ")  # the label the page shows
 
 
 def test_missing_and_wrong_family_base_model(ws):
@@ -161,8 +161,9 @@ def test_combinations_sd_scripts_rejects(ws):
         ws, "sd15", advanced={"min_timestep": 500, "max_timestep": 400}), ws), "error")
     assert "optimizer.scheduler" in fields(validate(ready_config(
         ws, "sd15", optimizer={"optimizer": "AdamWScheduleFree", "scheduler": "cosine"}), ws), "warning")
-    assert "optimizer.scheduler" in fields(validate(ready_config(
-        ws, "sd15", optimizer={"scheduler": "constant", "warmup_steps": 10}), ws), "warning")
+    # sd-scripts raises "constant does not require num_warmup_steps": an error, not a warning
+    assert "optimizer.warmup_steps" in fields(validate(ready_config(
+        ws, "sd15", optimizer={"scheduler": "constant", "warmup_steps": 10}), ws), "error")
 
 
 def test_samples_and_extra(ws):

@@ -13,10 +13,11 @@ from nyx_core.cli import config as config_cmd
 from nyx_core.cli import dataset as dataset_cmd
 from nyx_core.cli import files as files_cmd
 from nyx_core.cli import info as info_cmd
-from nyx_core.cli import settings as settings_cmd
+from nyx_core.cli import doctor_cmd, settings_cmd
+from nyx_core.cli import models as models_cmd
 from nyx_core.cli import train as train_cmd
 
-GROUPS = (files_cmd, info_cmd, dataset_cmd, config_cmd, train_cmd, settings_cmd)
+GROUPS = (files_cmd, info_cmd, dataset_cmd, config_cmd, train_cmd, models_cmd, settings_cmd, doctor_cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -86,14 +86,17 @@ def cmd_new(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    from nyx_core.config.validate import check_text
+
     ws = workspace(args)
-    cfg = load_config(config_path(ws, args.file, must_exist=True))
-    problems = validate(cfg, ws, settings(ws))
+    path = config_path(ws, args.file, must_exist=True)
+    # Schema problems (wrong types, unknown keys) and pre-flight problems, listed together.
+    _cfg, problems = check_text(path.read_text(encoding="utf-8"), ws, settings(ws), source=path.name)
     if args.json:
-        print_json([{"level": p.level, "field": p.field, "message": p.message} for p in problems])
+        print_json([{"level": p.level, "field": p.field, "label": p.label, "message": p.message} for p in problems])
     else:
         for p in problems:
-            print(f"{p.level}: {p.field}: {p.message}")
+            print(f"{p.level}: {p.label} [{p.field}]: {p.message}")
         errs = sum(p.level == "error" for p in problems)
         print(f"{errs} error(s), {len(problems) - errs} warning(s)" if problems else "ok: no problems found")
     return 1 if any(p.level == "error" for p in problems) else 0
@@ -152,24 +155,30 @@ def cmd_import(args: argparse.Namespace) -> int:
     result = import_file(ws, src, name=Path(args.name).stem, dataset_config=ds, family=args.family)
     save_config(result.config, path)
     if args.json:
-        print_json({"config": ws.relative(path), "notes": [n.__dict__ for n in result.notes]})
+        print_json({"config": ws.relative(path), "source": result.source,
+                    "notes": [{**n.__dict__, "text": n.plain()} for n in result.notes]})
         return 0
-    print(f"wrote {ws.relative(path)} (from a {result.source} config)")
-    for n in result.notes:
-        print(f"  {n}")
+    print(f"wrote {ws.relative(path)} (from a {result.source} config); per key:")
+    for line in result.report():
+        print(f"  {line}")
     if result.unknown:
-        print(f"{len(result.unknown)} setting(s) were not imported; see above", file=sys.stderr)
+        print(f"{len(result.unknown)} setting(s) were not carried over; see above", file=sys.stderr)
     return 0
 
 
 def _source(ws, value: str) -> Path:  # noqa: ANN001
-    """A file to import: inside the workspace, or (read only) anywhere on this machine."""
+    """A file to import (read only): relative to the current directory first, as on any command
+    line, then a workspace path; an absolute path anywhere on this machine."""
+    raw = Path(value).expanduser()
+    here = raw if raw.is_absolute() else Path.cwd() / raw
+    if here.is_file():
+        return here
     try:
         path = ws.resolve(value)
     except PathError:
-        path = Path(value).expanduser()
+        path = here
     if not path.is_file():
-        raise ConfigError(f"no file {value!r}")
+        raise ConfigError(f"no file {value!r} (looked in {Path.cwd()} and the workspace)")
     return path
 
 

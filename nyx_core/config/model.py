@@ -38,7 +38,7 @@ from nyx_core.config.enums import (
 class _Group(BaseModel):
     # Unknown keys in a hand-edited file are an error, not silently ignored (the whole point of
     # issue 4); assignment is validated so the page cannot store a wrong type.
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, use_enum_values=False)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, use_enum_values=False, allow_inf_nan=False)
 
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._ -]{0,99}$")
@@ -295,8 +295,12 @@ GROUPS = (
 )
 
 
+#: Config file versions this Nyx reads.
+SUPPORTED_VERSIONS = (1,)
+
+
 class TrainingConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
     version: int = 1
     project: ProjectConfig = Field(default_factory=ProjectConfig)
@@ -309,6 +313,14 @@ class TrainingConfig(BaseModel):
     saving: SavingConfig = Field(default_factory=SavingConfig)
     samples: SamplesConfig = Field(default_factory=SamplesConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
+
+    @field_validator("version")
+    @classmethod
+    def _version(cls, v: int) -> int:
+        if v not in SUPPORTED_VERSIONS:
+            raise ValueError(f"version {v} is not supported; this Nyx reads version "
+                             f"{', '.join(str(x) for x in SUPPORTED_VERSIONS)}")
+        return v
 
     @model_validator(mode="after")
     def _bucket_order(self) -> "TrainingConfig":
@@ -402,15 +414,43 @@ class ConfigError(NyxError):
     """A config file or value was refused; the message names the field and what to do."""
 
 
+def error_field(err: dict[str, Any]) -> str:
+    """pydantic's location as a config field id: ``("samples", "prompts", 0, "width")`` ->
+    ``samples.prompts[0].width``."""
+    out = ""
+    for part in err.get("loc", ()):
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(file)"
+
+
+def plain_error(err: dict[str, Any]) -> str:
+    """One pydantic error in the words the page uses (no "Input should be ..." jargon)."""
+    kind, ctx = err.get("type", ""), err.get("ctx") or {}
+    words = {
+        "extra_forbidden": "unknown option (remove it or check its spelling)",
+        "finite_number": "must be a finite number (not inf or NaN)",
+        "int_parsing": "must be a whole number", "int_type": "must be a whole number",
+        "int_from_float": "must be a whole number", "float_parsing": "must be a number",
+        "float_type": "must be a number", "bool_parsing": "must be true or false", "bool_type": "must be true or false",
+        "string_type": "must be text", "missing": "is required", "list_type": "must be a list",
+        "dict_type": "must be a table", "model_type": "must be a table", "tuple_type": "must be a pair of numbers",
+        "too_short": "has too few entries", "too_long": "has too many entries",
+    }
+    if kind in words:
+        return words[kind]
+    if kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than") and ctx:
+        bound = next(iter(ctx.values()))
+        return {"greater_than_equal": f"must be at least {bound}", "greater_than": f"must be more than {bound}",
+                "less_than_equal": f"must be at most {bound}", "less_than": f"must be less than {bound}"}[kind]
+    if kind == "enum" and "expected" in ctx:
+        return f"must be one of {ctx['expected']}"
+    msg = str(err.get("msg", "invalid"))
+    return msg.removeprefix("Value error, ")
+
+
 def describe_validation_error(exc: ValidationError, *, source: str = "") -> str:
     """pydantic's multi-line report as one line per problem: ``group.field: what``."""
-    parts = []
-    for err in exc.errors():
-        loc = ".".join(str(p) for p in err["loc"]) or "(file)"
-        msg = err["msg"]
-        if err["type"] == "extra_forbidden":
-            msg = "unknown option (remove it or check its spelling)"
-        parts.append(f"{loc}: {msg}")
+    parts = [f"{error_field(err)}: {plain_error(err)}" for err in exc.errors()]
     prefix = f"{source}: " if source else ""
     return prefix + "; ".join(parts)
 

@@ -7,6 +7,7 @@ rejects (with an assert after minutes of model loading) or silently mis-trains.
 from __future__ import annotations
 
 import json
+import math
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,9 +21,11 @@ from nyx_core.config.enums import (
     Family,
     MixedPrecision,
     NetworkType,
+    Optimizer,
     Scheduler,
     WarmupMode,
 )
+from nyx_core.config.labels import where
 from nyx_core.config.model import ConfigError, TrainingConfig
 from nyx_core.config.paths import ModelRef, safe_resolve
 from nyx_core.errors import PathError
@@ -38,8 +41,13 @@ class Problem:
     field: str
     message: str
 
+    @property
+    def label(self) -> str:
+        """The field as the page names it ("Dataset › Min bucket resolution")."""
+        return where(self.field)
+
     def __str__(self) -> str:
-        return f"{self.level}: {self.field}: {self.message}"
+        return f"{self.level}: {self.label}: {self.message}"
 
 
 def errors(problems: list[Problem]) -> list[Problem]:
@@ -134,7 +142,18 @@ def validate(cfg: TrainingConfig, ws: Workspace, settings=None) -> list[Problem]
         found, why = settings.sd_scripts_status()
         if not found:
             out.warn("settings.sd_scripts_dir", f"sd-scripts is not set up: {why}; training cannot start until it is")
+        _check_gpu_precision(cfg, out)
     return sorted(out.items, key=lambda p: p.level != "error")
+
+
+def _check_gpu_precision(cfg: TrainingConfig, out: _Collector) -> None:
+    """fp16/bf16 on GPUs that cannot: the same rule `nyx doctor` reports (sd-scripts would fail
+    after minutes of model loading, or train garbage)."""
+    from nyx_core.doctor import precision_problems
+
+    p = cfg.performance
+    for message in precision_problems(p.mixed_precision.value, p.gpu_ids, p.num_gpus):
+        out.error("performance.mixed_precision", message)
 
 
 def _ref(ws: Workspace, value: str, field: str, out: _Collector, *, allow_hub: bool = False) -> ModelRef | None:
@@ -161,10 +180,10 @@ def _check_model(cfg: TrainingConfig, ws: Workspace, out: _Collector) -> None:
             guess = guess_family(ref.path)
             if guess == "lora":
                 out.error("model.base_model", f"{ref.path.name} is a LoRA, not a base model; pick a full checkpoint "
-                          "(to continue a LoRA, set model.network_weights)")
+                          "(to continue a LoRA, set Model › Continue from LoRA)")
             elif guess is not None and guess is not fam:
                 out.error("model.base_model", f"{ref.path.name} looks like a {guess.value} model but the family is "
-                          f"{fam.value}; change model.family or pick a {fam.value} checkpoint")
+                          f"{fam.value}; change Model › Model family or pick a {fam.value} checkpoint")
     for name, what in catalog.REQUIRED_ENCODERS[fam]:
         value = getattr(m, name).strip()
         if not value:
@@ -247,17 +266,38 @@ def _check_dataset(cfg: TrainingConfig, ws: Workspace, out: _Collector) -> bool:
                      f"{len(images)} captions; add it (Datasets page, bulk edit) so the LoRA learns it")
     d = cfg.dataset
     if d.enable_bucket:
-        need = catalog.BUCKET_STEP_MULTIPLE[cfg.model.family]
-        if d.bucket_reso_steps % need:
-            out.error("dataset.bucket_reso_steps", f"must be a multiple of {need} for {catalog.FAMILY_NAMES[cfg.model.family]} "
-                      f"(sd-scripts rejects {d.bucket_reso_steps}); use {max(need, d.bucket_reso_steps // need * need)}")
-        if d.min_bucket_reso > d.resolution or d.max_bucket_reso < max(d.resolution, d.resolution_height):
-            out.warn("dataset.max_bucket_reso", "the training resolution lies outside min/max bucket resolution; "
-                     "sd-scripts will adjust them")
+        _check_buckets(cfg, out)
     if d.keep_tokens and not d.shuffle_caption and not d.caption_dropout_rate and not d.caption_tag_dropout_rate:
         out.warn("dataset.keep_tokens", "keep tokens only matters with shuffled captions or tag dropout; "
                  "turn on shuffle caption or set keep tokens to 0")
     return True
+
+
+def _check_buckets(cfg: TrainingConfig, out: _Collector) -> None:
+    """sd-scripts' own bucket checks: the step multiple each script asserts, and min/max bucket
+    resolution (after it rounds them to the step) around the training resolution."""
+    d, fam = cfg.dataset, cfg.model.family
+    step = d.bucket_reso_steps
+    need = catalog.BUCKET_STEP_MULTIPLE[fam]
+    if step % need:
+        out.error("dataset.bucket_reso_steps", f"must be a multiple of {need} for {catalog.FAMILY_NAMES[fam]} "
+                  f"(sd-scripts refuses {step} at start); use {max(need, step // need * need)}")
+    width, height = d.resolution, d.resolution_height or d.resolution
+    low = d.min_bucket_reso - d.min_bucket_reso % step
+    high = d.max_bucket_reso + (-d.max_bucket_reso) % step
+    if min(width, height) < low:
+        out.error("dataset.min_bucket_reso", f"{d.min_bucket_reso} (rounded to {low}) is above the training "
+                  f"resolution's smaller side {min(width, height)}; sd-scripts refuses this at start. Lower it to "
+                  f"at most {min(width, height)}")
+    if max(width, height) > high:
+        out.error("dataset.max_bucket_reso", f"{d.max_bucket_reso} (rounded to {high}) is below the training "
+                  f"resolution's larger side {max(width, height)}; sd-scripts refuses this at start. Raise it to "
+                  f"at least {max(width, height)}")
+    off = [v for v in {width, height} if v % step]
+    if off:
+        out.warn("dataset.resolution", f"{' x '.join(str(v) for v in (width, height))} is not a multiple of the bucket "
+                 f"step {step}: sd-scripts makes buckets whose sides are multiples of {step} with at most "
+                 f"{width * height} pixels, so no image trains at exactly this size")
 
 
 def _check_duration(cfg: TrainingConfig, out: _Collector) -> None:
@@ -266,6 +306,9 @@ def _check_duration(cfg: TrainingConfig, out: _Collector) -> None:
         out.error("dataset.max_train_epochs", "epochs is 0; set how many epochs to train (or switch to steps)")
     if d.duration is DurationMode.steps and d.max_train_steps <= 0:
         out.error("dataset.max_train_steps", "steps is 0; set how many steps to train (or switch to epochs)")
+    if d.duration is DurationMode.epochs and d.max_train_steps > 0:
+        out.warn("dataset.max_train_steps", f"'Train for' is epochs, so {d.max_train_epochs} epoch(s) are trained and "
+                 f"the steps value {d.max_train_steps} is not used (switch 'Train for' to steps to use it)")
 
 
 _STEP_WARNING_FIELDS = {
@@ -325,6 +368,8 @@ def _check_optimizer(cfg: TrainingConfig, out: _Collector) -> None:
             if value is not None and 0 < value < 0.1:
                 out.warn(f"optimizer.{name}", f"{o.optimizer.value} sets its own step size; its LR is a multiplier, "
                          f"usually 1.0 (got {value:g})")
+    elif adafactor_relative_step(cfg):
+        pass  # Adafactor with relative_step computes its own step size; sd-scripts drops the LR
     else:
         effective = o.unet_lr if o.unet_lr is not None else o.learning_rate
         if effective <= 0:
@@ -342,12 +387,31 @@ def _check_optimizer(cfg: TrainingConfig, out: _Collector) -> None:
         out.warn("optimizer.scheduler", f"{o.optimizer.value} is schedule-free; use the constant scheduler")
     has_warmup = (o.warmup_mode is WarmupMode.steps and o.warmup_steps > 0) or (
         o.warmup_mode is WarmupMode.ratio and o.warmup_ratio > 0)
-    if has_warmup and o.scheduler is Scheduler.constant:
-        out.warn("optimizer.scheduler", "warmup is ignored by the constant scheduler; use constant_with_warmup")
+    if has_warmup and (o.scheduler is Scheduler.constant or adafactor_relative_step(cfg)
+                       or "lr_scheduler_type" in cfg.advanced.extra):
+        which = ("Adafactor's own relative-step schedule (relative_step is on unless its optimizer "
+                 "arguments say relative_step=False)" if adafactor_relative_step(cfg) else "the constant scheduler")
+        if "lr_scheduler_type" in cfg.advanced.extra:
+            which = "a custom scheduler (lr_scheduler_type)"
+        field = "optimizer.warmup_steps" if o.warmup_mode is WarmupMode.steps else "optimizer.warmup_ratio"
+        out.error(field, f"sd-scripts refuses warmup with {which} (\"does not require num_warmup_steps\"); "
+                  "set warmup to 0 or use constant_with_warmup")
     try:
         optimizer_args(cfg)
     except ConfigError as exc:
         out.error("optimizer.extra_args", str(exc).removeprefix("optimizer.extra_args: "))
+
+
+def adafactor_relative_step(cfg: TrainingConfig) -> bool:
+    """sd-scripts turns Adafactor's relative_step on unless optimizer_args say False (or warmup_init
+    forces it back on); then the learning rate is not used and its own scheduler runs."""
+    if cfg.optimizer.optimizer is not Optimizer.adafactor:
+        return False
+    kv = {}
+    for item in cfg.optimizer.extra_args:
+        k, _, v = item.partition("=")
+        kv[k.strip()] = v.strip().lower()
+    return kv.get("relative_step", "true") != "false" or kv.get("warmup_init", "false") == "true"
 
 
 def _check_combos(cfg: TrainingConfig, out: _Collector) -> None:
@@ -416,16 +480,54 @@ def _check_samples(cfg: TrainingConfig, out: _Collector) -> None:
 
 
 def _check_extra(cfg: TrainingConfig, out: _Collector) -> None:
-    known = catalog.script_args(catalog.script_for(cfg.model.family))
-    for key, value in cfg.advanced.extra.items():
-        spec = known.get(key)
-        if spec is None:
-            out.error("advanced.extra", f"{key!r} is not an option of {catalog.script_for(cfg.model.family)}; "
-                      "check the spelling or remove it")
-            continue
-        problem = catalog.value_problem(spec, value)
-        if problem:
-            out.error("advanced.extra", f"{key}: {problem}")
+    for problem in catalog.extra_problems(cfg.advanced.extra, cfg.model.family, cfg.model):
+        out.error("advanced.extra", problem)
+    _check_start_refusals(cfg, out)
+
+
+def _on(extra: dict, key: str) -> bool:
+    value = extra.get(key)
+    return value not in (None, False, 0, 0.0, "")
+
+
+def _check_start_refusals(cfg: TrainingConfig, out: _Collector) -> None:
+    """sd-scripts' start-up refusals that involve options only reachable through ``advanced.extra``
+    (verify_training_args, the scripts' assert_extra_args, the optimizer and scheduler set-up)."""
+    x, a, m, p, o = cfg.advanced.extra, cfg.advanced, cfg.model, cfg.performance, cfg.optimizer
+    fam = cfg.model.family
+    if _on(x, "adaptive_noise_scale") and not a.noise_offset:
+        out.error("advanced.noise_offset", "adaptive noise scale needs a noise offset: sd-scripts refuses "
+                  "adaptive_noise_scale without noise_offset; set a noise offset or remove adaptive_noise_scale")
+    if _on(x, "scale_v_pred_loss_like_noise_pred") and not m.v_parameterization:
+        out.error("model.v_parameterization", "scale_v_pred_loss_like_noise_pred works only with v-prediction: "
+                  "sd-scripts refuses it otherwise; turn on v-prediction or remove it from the extra options")
+    if _on(x, "v_pred_like_loss") and m.v_parameterization:
+        out.error("model.v_parameterization", "sd-scripts refuses v_pred_like_loss together with v-prediction; "
+                  "remove one of them")
+    if _on(x, "fused_backward_pass"):
+        if o.optimizer is not Optimizer.adafactor:
+            out.error("optimizer.optimizer", "fused_backward_pass works only with the Adafactor optimizer "
+                      "(sd-scripts refuses it otherwise)")
+        if o.gradient_accumulation_steps > 1:
+            out.error("optimizer.gradient_accumulation_steps", "fused_backward_pass does not work with gradient "
+                      "accumulation above 1 (sd-scripts refuses it)")
+    if _on(x, "cpu_offload_checkpointing") and p.blocks_to_swap and fam in (Family.flux, Family.sd3):
+        out.error("performance.blocks_to_swap", "blocks to swap cannot be combined with cpu_offload_checkpointing "
+                  "(sd-scripts refuses it); use one of them")
+    if fam is Family.flux and x.get("model_type") == "chroma" and not a.apply_t5_attn_mask:
+        out.error("advanced.apply_t5_attn_mask", "Chroma needs the T5 attention mask (sd-scripts refuses it "
+                  "without); turn it on")
+    if _on(x, "fp8_base_unet") and p.mixed_precision is MixedPrecision.no:
+        out.error("performance.mixed_precision", "fp8_base_unet needs mixed precision fp16 or bf16")
+    te_cache = (p.cache_text_encoder_outputs or p.cache_text_encoder_outputs_to_disk) and catalog.applies(
+        "performance.cache_text_encoder_outputs", fam)
+    if te_cache and _on(x, "token_warmup_step"):
+        out.error("performance.cache_text_encoder_outputs", "caching text encoder outputs cannot be combined "
+                  "with token_warmup_step (sd-scripts refuses it)")
+    if te_cache and fam is Family.flux and any(e.replace(" ", "").lower() == "train_t5xxl=true"
+                                              for e in cfg.network.extra_args):
+        out.error("performance.cache_text_encoder_outputs", "T5-XXL is trained (train_t5xxl=True), so its "
+                  "outputs cannot be cached (sd-scripts refuses it); turn caching off")
 
 
 def _check_paths(cfg: TrainingConfig, ws: Workspace, out: _Collector) -> None:
@@ -441,11 +543,41 @@ def _check_paths(cfg: TrainingConfig, ws: Workspace, out: _Collector) -> None:
 _MB_PER_DIM = {Family.sd15: 1.2, Family.sdxl: 5.7, Family.flux: 10.0, Family.sd3: 6.0}
 
 
+#: Typical width of the layers a LoRA targets; LoKr's stored matrices scale with it, not with dim.
+_LAYER_WIDTH = {Family.sd15: 640, Family.sdxl: 1280, Family.flux: 3072, Family.sd3: 1536}
+
+
+def network_file_bytes(cfg: TrainingConfig) -> float:
+    """Rough size of one saved network file. A LoRA grows with dim; a LoKr stores two Kronecker
+    factors per layer, and with a dim at least half its second factor's side (the "full-rank"
+    trick, e.g. dim 100000) that factor is stored whole: its size follows the layer widths and
+    the factor, never the dim."""
+    fam, n = cfg.model.family, cfg.network
+    per_dim = _MB_PER_DIM[fam] * (2 if cfg.performance.save_precision.value == "float" else 1) * 2**20
+    width = _LAYER_WIDTH[fam]
+    if n.type is NetworkType.lokr:
+        factor = n.factor if n.factor > 0 else max(int(math.sqrt(width)), 1)
+        side = width / factor
+        if n.dim >= side / 2:
+            size = per_dim * (width / 2) / factor**2  # sum(out*in)/factor^2, from sum(in+out) = per_dim/2
+        else:
+            size = per_dim * n.dim / factor
+    elif n.type is NetworkType.loha:
+        size = per_dim * n.dim * 2
+    elif n.type is NetworkType.ia3:
+        size = per_dim / 8
+    elif n.type is NetworkType.full:
+        size = per_dim * width / 2
+    else:
+        size = per_dim * n.dim
+    if n.conv_dim:
+        size *= 1.3
+    return size
+
+
 def estimate_output_bytes(cfg: TrainingConfig, images: int, epochs: int) -> int:
     fam = cfg.model.family
-    per_file = _MB_PER_DIM[fam] * cfg.network.dim * (2 if cfg.performance.save_precision.value == "float" else 1) * 2**20
-    if cfg.network.conv_dim:
-        per_file *= 1.3
+    per_file = network_file_bytes(cfg)
     saves = 1
     if cfg.saving.save_every_n_epochs and epochs:
         saves += epochs // cfg.saving.save_every_n_epochs
@@ -494,3 +626,67 @@ def _check_outputs(cfg: TrainingConfig, ws: Workspace, out: _Collector) -> None:
     elif free < need * 2 + 2 * 2**30:
         out.warn("project.output_dir", f"disk is nearly full: {human_size(free)} free, this run needs about "
                  f"{human_size(need)}")
+
+
+# Schema and pre-flight together ------------------------------------------------------------------
+def _drop(data: dict, loc: tuple) -> bool:
+    """Remove the value at ``loc`` from nested ``data`` (so the rest can still be checked)."""
+    node = data
+    for part in loc[:-1]:
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+            node = node[part]
+        else:
+            return False
+    last = loc[-1] if loc else None
+    if isinstance(node, dict) and last in node:
+        del node[last]
+        return True
+    if isinstance(node, list) and isinstance(last, int) and last < len(node):
+        del node[last]
+        return True
+    return False
+
+
+def check_data(data: dict, ws: Workspace, settings=None) -> tuple[TrainingConfig | None, list[Problem]]:  # noqa: ANN001
+    """Schema problems (wrong types, unknown keys, inf/NaN, unsupported version) AND pre-flight
+    problems of a config's raw data, all at once: each bad value is reported and left out, and the
+    rest is checked as usual. Returns the config when the data is valid as it stands."""
+    import copy
+
+    from pydantic import ValidationError
+
+    from nyx_core.config.model import error_field, plain_error
+
+    work = copy.deepcopy(data) if isinstance(data, dict) else {}
+    schema: list[Problem] = []
+    for _ in range(50):  # each round drops the values pydantic refused; nested defaults end it quickly
+        try:
+            cfg = TrainingConfig.model_validate(work)
+        except ValidationError as exc:
+            dropped = False
+            for err in exc.errors():
+                schema.append(Problem("error", error_field(err), plain_error(err)))
+                dropped = _drop(work, tuple(err["loc"])) or dropped
+            if not dropped:  # a whole-config rule (e.g. min > max bucket): checked field by field below
+                break
+            continue
+        problems = validate(cfg, ws, settings)
+        unique = list(dict.fromkeys(schema + problems))
+        return (cfg if not schema else None), sorted(unique, key=lambda p: p.level != "error")
+    return None, list(dict.fromkeys(schema))
+
+
+def check_text(text: str, ws: Workspace, settings=None, *, source: str = "config") -> tuple[  # noqa: ANN001
+        TrainingConfig | None, list[Problem]]:
+    """``check_data`` for a TOML file's text; a TOML syntax error is one problem."""
+    import tomlkit
+    from tomlkit.exceptions import TOMLKitError
+
+    try:
+        data = tomlkit.parse(text).unwrap()
+    except (TOMLKitError, ValueError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else "syntax error"
+        return None, [Problem("error", "(file)", f"{source} is not valid TOML: {first}")]
+    return check_data(data, ws, settings)

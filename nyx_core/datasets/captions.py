@@ -25,6 +25,8 @@ MAX_PATTERN_LEN = 200
 REGEX_TIMEOUT_S = 0.25
 
 _SPACES = re.compile(r"\s+")
+#: the line breaks Python's text mode turns into "\n" (what sd-scripts' ``readlines()`` splits on)
+_NEWLINES = re.compile(r"\r\n|\r|\n")
 
 
 class CaptionError(NyxError):
@@ -42,6 +44,33 @@ def split_tags(text: str | None) -> list[str]:
         flex = flex.replace(KEEP_SEP, ",")  # sd-scripts splits on the first separator only
         return _split(fixed) + [KEEP_SEP] + _split(flex)
     return _split(text)
+
+
+def trained_caption(text: str | None) -> str | None:
+    """The caption sd-scripts trains on for a caption file holding ``text``: its first line, stripped
+    (``read_caption`` without ``enable_wildcard``). A file whose first line is blank trains as an
+    empty caption whatever follows. None when there is no caption file."""
+    if text is None:
+        return None
+    return _NEWLINES.split(text.lstrip("\ufeff"), 1)[0].strip()
+
+
+def untrained_lines(text: str | None) -> int:
+    """How many non-blank lines after the first sd-scripts never reads (without enable_wildcard)."""
+    if not text:
+        return 0
+    return sum(1 for line in _NEWLINES.split(text.lstrip("\ufeff"))[1:] if line.strip())
+
+
+def normalize_caption(text: str) -> str:
+    """The caption to store so the file trains on what the editor showed: blank lines dropped (a
+    leading one would make it train as empty), each line trimmed, and several lines joined into one
+    with commas (sd-scripts reads only the first line)."""
+    lines = [line.strip() for line in _NEWLINES.split(text.replace("\ufeff", ""))]
+    lines = [line for line in lines if line]
+    if len(lines) <= 1:
+        return lines[0] if lines else ""
+    return ", ".join(part for part in (line.strip(" ,") for line in lines) if part)
 
 
 def _split(text: str) -> list[str]:

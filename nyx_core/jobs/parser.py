@@ -108,6 +108,9 @@ class OutputParser:
                 kind = ev.pop("type")
                 if kind == "task":
                     self.task_seen = True
+                if kind == "error":
+                    # the job's failure reason names it, not "see the log"
+                    return out + self._emit_error(ev["message"], [line])
                 return out + [event(kind, **ev)]
 
         # Traceback: collect until the exception line (first non-indented line after the frames).

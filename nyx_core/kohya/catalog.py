@@ -8,6 +8,7 @@ absent; the argspec test checks it against the full files.
 from __future__ import annotations
 
 import json
+import math
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -89,8 +90,9 @@ REQUIRED_ENCODERS: dict[Family, tuple[tuple[str, str], ...]] = {
     Family.sd3: (("clip_l", "CLIP-L text encoder"), ("clip_g", "CLIP-G text encoder"), ("t5xxl", "T5-XXL text encoder")),
 }
 
-#: sd-scripts needs bucket_reso_steps to be a multiple of this (SD1.5's U-Net downsamples 64x).
-BUCKET_STEP_MULTIPLE: dict[Family, int] = {Family.sd15: 64, Family.sdxl: 32, Family.flux: 32, Family.sd3: 32}
+#: sd-scripts needs bucket_reso_steps to be a multiple of this: train_network.py asserts 64, and
+#: flux_train_network.py runs that base check before its own 32 one, so Flux needs 64 too.
+BUCKET_STEP_MULTIPLE: dict[Family, int] = {Family.sd15: 64, Family.sdxl: 32, Family.flux: 64, Family.sd3: 32}
 
 
 def applies(field: str, family: Family | str) -> bool:
@@ -220,12 +222,11 @@ def value_problem(spec: dict, value: object) -> str | None:
         elif inner == "int":
             if isinstance(v, bool) or not isinstance(v, int):
                 return "must be a whole number"
-        elif inner == "float":
+        elif inner in ("float", "int|float"):
             if isinstance(v, bool) or not isinstance(v, (int, float)):
                 return "must be a number"
-        elif inner == "int|float":
-            if isinstance(v, bool) or not isinstance(v, (int, float)):
-                return "must be a number"
+            if isinstance(v, float) and not math.isfinite(v):
+                return "must be a finite number (not inf or NaN)"
         elif inner in ("str", "str(path)"):
             if not isinstance(v, str):
                 return "must be text"
@@ -253,3 +254,65 @@ def check_training_args(script: str, args: dict[str, Any]) -> list[str]:
         if not isinstance(item, str) or "=" not in item:
             problems.append(f"{item!r}: network/optimizer arguments must be 'key=value' strings")
     return problems
+
+
+#: Every sd-scripts option Nyx writes itself (``render.training_args``), for any family: an ``advanced.extra`` entry
+#: may not set one of these (it would be overridden by, or silently fight, a Nyx field).
+NYX_ARGS = frozenset({
+    "pretrained_model_name_or_path", "vae", "clip_l", "clip_g", "t5xxl", "ae", "v2", "v_parameterization",
+    "clip_skip", "network_weights", "resume", "dataset_config", "cache_latents", "cache_latents_to_disk",
+    "cache_text_encoder_outputs", "cache_text_encoder_outputs_to_disk", "max_token_length",
+    "t5xxl_max_token_length", "apply_t5_attn_mask", "network_module", "network_dim", "network_alpha",
+    "network_dropout", "network_args", "network_train_unet_only", "training_comment", "metadata_trigger_phrase",
+    "optimizer_type", "learning_rate", "lr_scheduler", "gradient_accumulation_steps", "max_grad_norm", "unet_lr",
+    "text_encoder_lr", "optimizer_args", "lr_warmup_steps", "lr_scheduler_num_cycles", "lr_scheduler_power",
+    "output_dir", "output_name", "save_model_as", "save_precision", "mixed_precision", "seed", "train_batch_size",
+    "max_data_loader_n_workers", "max_train_epochs", "max_train_steps", "persistent_data_loader_workers",
+    "gradient_checkpointing", "sdpa", "xformers", "mem_eff_attn", "fp8_base", "full_bf16", "full_fp16", "lowram",
+    "blocks_to_swap", "save_every_n_epochs", "save_every_n_steps", "save_last_n_epochs", "save_last_n_steps",
+    "save_state", "save_state_on_train_end", "noise_offset", "multires_noise_iterations", "multires_noise_discount",
+    "min_snr_gamma", "ip_noise_gamma", "min_timestep", "max_timestep", "loss_type", "huber_schedule", "huber_c",
+    "debiased_estimation_loss", "zero_terminal_snr", "timestep_sampling", "model_prediction_type",
+    "guidance_scale", "discrete_flow_shift", "sigmoid_scale", "weighting_scheme", "training_shift",
+    "sample_prompts", "sample_sampler", "sample_every_n_epochs", "sample_every_n_steps", "sample_at_first",
+    "logging_dir", "log_with", "log_tracker_name", "wandb_run_name", "log_prefix", "config_file",
+})
+#: Dataset options: Nyx writes them in dataset.toml, where they override (or make sd-scripts
+#: ignore) the same option given as a training argument.
+DATASET_ARGS = frozenset({
+    "train_data_dir", "reg_data_dir", "in_json", "resolution", "enable_bucket", "min_bucket_reso",
+    "max_bucket_reso", "bucket_reso_steps", "bucket_no_upscale", "caption_extension", "caption_extention",
+    "shuffle_caption", "keep_tokens", "caption_dropout_rate", "caption_dropout_every_n_epochs",
+    "caption_tag_dropout_rate", "flip_aug", "color_aug", "random_crop", "dataset_repeats",
+})
+
+
+#: Model files Nyx writes only when their field is set: with the field empty an extra may give one
+#: (e.g. a Hub id for the VAE).
+OPTIONAL_MODEL_ARGS = {"vae": "vae", "clip_l": "clip_l", "clip_g": "clip_g", "t5xxl": "t5xxl", "ae": "ae",
+                       "network_weights": "network_weights", "resume": "resume_state"}
+
+
+def extra_problems(extra: dict[str, Any], family: Family | str, model: Any = None) -> list[str]:
+    """Why entries of ``advanced.extra`` would not reach sd-scripts as meant: not an option of the
+    script, the wrong type, or an option Nyx already writes from a field (which would override it).
+    ``model`` (the config's model group) frees the model-file options whose field is empty."""
+    script = script_for(family)
+    known = script_args(script)
+    free = {arg for arg, field in OPTIONAL_MODEL_ARGS.items()
+            if model is not None and not str(getattr(model, field, "") or "").strip()}
+    out = []
+    for key, value in extra.items():
+        spec = known.get(key)
+        if spec is None:
+            out.append(f"{key!r} is not an option of {script}; check its spelling or remove it")
+        elif key in NYX_ARGS and key not in free:
+            out.append(f"{key!r} is set by Nyx from a config field; change it there (an extra may not override it)")
+        elif key in DATASET_ARGS:
+            out.append(f"{key!r} is a dataset option: Nyx writes it in the dataset file, where it wins; set it on "
+                       "the Dataset tab")
+        else:
+            why = value_problem(spec, value)
+            if why:
+                out.append(f"{key}: {why}")
+    return out

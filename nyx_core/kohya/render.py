@@ -465,14 +465,9 @@ def training_args(
         "logging_arguments": logging,
     }
     if a.extra:
-        written = {k for t in tables.values() for k in t}
-        known = catalog.script_args(catalog.script_for(fam))
-        for key in a.extra:
-            if key not in known:
-                raise ConfigError(f"advanced.extra: {key!r} is not an option of {catalog.script_for(fam)}; "
-                                  "check its spelling or remove it")
-            if key in written:
-                raise ConfigError(f"advanced.extra: {key!r} is set by Nyx from a config field; change it there")
+        problem = catalog.extra_problems(a.extra, fam, cfg.model)
+        if problem:
+            raise ConfigError(f"advanced.extra: {problem[0]}")
         tables["extra_arguments"] = paths.confine_args(ws, dict(a.extra), catalog.script_for(fam))
     return {k: v for k, v in tables.items() if v}
 

@@ -45,7 +45,7 @@ def test_create_edit_save(page, app_server) -> None:
     page.wait_for_function("() => document.body.innerText.includes('Training steps')")
     steps_before = _metric(page, "Training steps")
     preflight = page.locator(".st-key-tc_preflight")
-    assert "model.base_model" in preflight.inner_text()
+    assert "Model › Base model" in preflight.inner_text()
     assert page.get_by_role("button", name="▶ Start training").is_disabled()
 
     page.get_by_role("tab", name="Dataset").click()
@@ -73,3 +73,73 @@ def test_create_edit_save(page, app_server) -> None:
     assert cfg.dataset.max_train_epochs == 4
     assert cfg.model.base_model == "base.safetensors"
     assert cfg.dataset.name == "cats"
+
+
+def _dim(page):
+    page.get_by_role("tab", name="Network").click()
+    return page.get_by_label("Dim (rank)", exact=True)
+
+
+def _set_dim(page, value: int) -> None:
+    box = _dim(page)
+    box.fill(str(value))
+    box.press("Enter")
+    wait_for_app(page)
+
+
+def _pick(page, name: str) -> None:
+    _select(page, "Config", name)
+    wait_for_app(page)
+
+
+def test_switch_between_two_configs_and_edit_each(page, app_server) -> None:
+    """Issue 8: an SDXL config once got saved with the SD1.5 config's name, family and base model,
+    because the browser kept the first config's widget values after the switch."""
+    from nyx_core.config import save_config
+    from tests.test_config_support import ready_config
+
+    ws = Workspace.open(app_server.workspace)
+    cfg_dir = app_server.workspace / "configs"
+    save_config(ready_config(ws, "sd15", network={"dim": 7}, project={"name": "one"}), cfg_dir / "a-sd15.toml")
+    save_config(ready_config(ws, "sdxl", network={"dim": 64}, project={"name": "two"}), cfg_dir / "b-sdxl.toml")
+
+    page.goto(app_server.url + "/training")
+    wait_for_app(page)
+    assert _dim(page).input_value() == "7"
+    _set_dim(page, 16)
+    page.locator(".st-key-tc_save button").click()
+    wait_for_app(page)
+    page.get_by_text("Saved configs/a-sd15.toml").wait_for()
+
+    _pick(page, "b-sdxl")
+    assert _dim(page).input_value() == "64"
+    _set_dim(page, 32)
+    page.locator(".st-key-tc_save button").click()
+    wait_for_app(page)
+    page.get_by_text("Saved configs/b-sdxl.toml").wait_for()
+    b = load_config(cfg_dir / "b-sdxl.toml")
+    assert (b.model.family.value, b.network.dim, b.project.name, b.model.base_model) == \
+        ("sdxl", 32, "two", "base-sdxl.safetensors")
+    a = load_config(cfg_dir / "a-sd15.toml")
+    assert (a.model.family.value, a.network.dim, a.project.name) == ("sd15", 16, "one")
+
+    # an unsaved edit stays with its own config, in both directions
+    _pick(page, "a-sd15")
+    assert _dim(page).input_value() == "16"
+    _set_dim(page, 20)
+    _pick(page, "b-sdxl")
+    assert _dim(page).input_value() == "32"
+    page.get_by_text("Unsaved changes kept for: a-sd15").wait_for()
+    _pick(page, "a-sd15")
+    assert _dim(page).input_value() == "20"
+    page.get_by_text("Unsaved changes", exact=True).wait_for()
+    assert load_config(cfg_dir / "a-sd15.toml").network.dim == 16  # nothing written behind the user's back
+
+    # leaving the page and coming back opens the config you were on
+    page.get_by_role("link", name="Home").click()
+    wait_for_app(page)
+    page.get_by_role("link", name="Training setup").click()
+    wait_for_app(page)
+    page.get_by_role("heading", name="Training setup").wait_for()
+    assert _dim(page).input_value() == "20"
+    assert load_config(cfg_dir / "b-sdxl.toml").network.dim == 32
