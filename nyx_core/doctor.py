@@ -191,7 +191,7 @@ def _sd_scripts(s: Settings) -> list[Check]:
 def _password(s: Settings, env: dict[str, str]) -> Check:
     if env.get("NYX_PASSWORD"):
         return Check("password", "ok", "set by NYX_PASSWORD")
-    if s.password:
+    if s.password or getattr(s, "password_hash", ""):
         return Check("password", "ok", "stored in the workspace settings")
     return Check("password", "info", "none: the dashboard only serves localhost (127.0.0.1)",
                  "nyx settings password (needed before binding beyond localhost, as pods do)")

@@ -95,9 +95,23 @@ def _busy(seconds: float) -> None:
         x += 1
 
 
+def _work(rounds: int) -> None:
+    """A fixed amount of CPU work (not a fixed time): anything that competes for the CPU, the
+    runner included, makes it take longer, so overhead shows in the wall time."""
+    import hashlib
+
+    buf = b"\0" * 65536
+    for _ in range(rounds):
+        buf = hashlib.sha256(buf).digest() * 2048
+
+
 class Outputs:
-    def __init__(self, output_dir: Path, output_name: str, tb_dir: Path | None, lr: float) -> None:
+    def __init__(self, output_dir: Path, output_name: str, tb_dir: Path | None, lr: float,
+                 save_model_as: str = "safetensors") -> None:
         self.dir, self.name, self.lr = Path(output_dir), output_name, lr
+        # like sd-scripts: every LoRA file gets "." + save_model_as (ckpt/pt files hold the same
+        # safetensors bytes here: the stand-in has no torch; Nyx only checks names and existence)
+        self.ext = "." + (save_model_as or "safetensors")
         self.tb = None
         if tb_dir:
             from nyx_core.jobs.tbevents import TBWriter
@@ -114,7 +128,7 @@ class Outputs:
 
     def checkpoint_path(self, epoch: int | None) -> Path:
         suffix = f"-{epoch:06d}" if epoch is not None else ""
-        return self.dir / f"{self.name}{suffix}.safetensors"
+        return self.dir / f"{self.name}{suffix}{self.ext}"
 
     def sample_path(self, epoch: int, idx: int, seed: int) -> Path:
         ts = datetime.now().strftime("%Y%m%d%H%M%S")
@@ -122,12 +136,22 @@ class Outputs:
 
 
 # Synthesised run -------------------------------------------------------------------------------
+def write_state(folder: Path, step: int) -> None:
+    """A folder shaped like an accelerate state (what sd-scripts' --save_state writes)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "train_state.json").write_text(json.dumps({"current_step": step}))
+
+
 def synth(outs: Outputs, *, steps: int, epochs: int, step_time: float, cpu: bool = False,
-          save_every: int | None = None, prompts: int = 0, fail_at: int | None = None, no_data: bool = False) -> int:
+          save_every: int | None = None, prompts: int = 0, fail_at: int | None = None, no_data: bool = False,
+          save_state: bool = False, state_on_end: bool = False, resume: str | None = None,
+          work: int = 0) -> int:
     ts = datetime.now().strftime("%Y-%m-%d %H:%M:%S")
     _out(f"{ts} INFO     Loading settings from config.toml...                    train_util.py:4744\n")
     _out("                    INFO     Loading dataset config from dataset.toml                 train_network.py:519\n")
     _out("                    INFO     prepare images.                                          train_util.py:2112\n")
+    if resume:
+        _out(f"                    INFO     resume training from local state: {resume}  train_util.py:4780\n")
     if no_data:
         _out("                    WARNING  not directory: datasets/missing/10_subject             train_util.py:1964\n")
         _out("                    ERROR    No data found. Please verify arguments (train_data_dir must be the "
@@ -154,7 +178,10 @@ def synth(outs: Outputs, *, steps: int, epochs: int, step_time: float, cpu: bool
         for _ in range(per_epoch):
             if step >= steps:
                 break
-            (_busy if cpu else time.sleep)(step_time)
+            if work:
+                _work(work)
+            else:
+                (_busy if cpu else time.sleep)(step_time)
             step += 1
             if fail_at is not None and step >= fail_at:
                 _out("\nTraceback (most recent call last):\n")
@@ -171,6 +198,8 @@ def synth(outs: Outputs, *, steps: int, epochs: int, step_time: float, cpu: bool
             path = outs.checkpoint_path(epoch)
             _out(f"\nsaving checkpoint: {path}\n")
             write_lora(path, name=outs.name)
+            if save_state:
+                write_state(outs.dir / f"{outs.name}-{epoch:06d}-state", step)
         if prompts:
             _out(f"\n{datetime.now():%Y-%m-%d %H:%M:%S} INFO     generating sample images at step / "
                  f"サンプル画像生成 ステップ: {step} train_util.py:6394\n")
@@ -182,6 +211,8 @@ def synth(outs: Outputs, *, steps: int, epochs: int, step_time: float, cpu: bool
     path = outs.checkpoint_path(None)
     _out(f"\nsaving checkpoint: {path}\n")
     write_lora(path, name=outs.name)
+    if save_state or state_on_end:
+        write_state(outs.dir / f"{outs.name}-state", step)
     _out(f"{datetime.now():%Y-%m-%d %H:%M:%S} INFO     model saved.                  train_network.py:1729\n")
     el = time.monotonic() - t0
     _out(_bar(step, steps, el, el / max(step, 1), outs._avg and sum(outs._avg[-10:]) / len(outs._avg[-10:])) + "\n")
@@ -301,7 +332,7 @@ def _from_config(config_file: Path) -> int:
     out_dir = Path(flat.get("output_dir") or ".")
     name = flat.get("output_name") or "last"
     outs = Outputs(out_dir, name, Path(flat["logging_dir"]) if flat.get("logging_dir") else None,
-                   float(flat.get("learning_rate") or 1e-4))
+                   float(flat.get("learning_rate") or 1e-4), str(flat.get("save_model_as") or "safetensors"))
     log = os.environ.get("NYX_STANDIN_LOG")
     if log:
         return replay(outs, Path(log), float(os.environ.get("NYX_STANDIN_SPEED", "20")))
@@ -318,7 +349,8 @@ def _from_config(config_file: Path) -> int:
     return synth(outs, steps=steps, epochs=epochs, step_time=float(os.environ.get("NYX_STANDIN_STEP_TIME", "0.2")),
                  save_every=flat.get("save_every_n_epochs"),
                  prompts=prompts if flat.get("sample_every_n_epochs") else 0,
-                 fail_at=int(fail_at) if fail_at else None)
+                 fail_at=int(fail_at) if fail_at else None, save_state=bool(flat.get("save_state")),
+                 state_on_end=bool(flat.get("save_state_on_train_end")), resume=flat.get("resume"))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -331,6 +363,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--epochs", type=int, default=2)
     ap.add_argument("--step-time", type=float, default=0.1)
     ap.add_argument("--cpu", action="store_true", help="burn CPU for each step instead of sleeping")
+    ap.add_argument("--work", type=int, default=0,
+                    help="a fixed amount of CPU work per step (sha256 rounds of 64 KiB) instead of a fixed time")
     ap.add_argument("--save-every", type=int)
     ap.add_argument("--prompts", type=int, default=0)
     ap.add_argument("--fail-at", type=int)
@@ -339,22 +373,23 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--output-name", default="standin")
     ap.add_argument("--tb-dir")
     ap.add_argument("--lr", type=float, default=1e-4)
+    ap.add_argument("--save-model-as", default="safetensors", choices=("safetensors", "ckpt", "pt"))
     a, _unknown = ap.parse_known_args(argv)
     if a.config_file:
         return _from_config(Path(a.config_file))
-    outs = Outputs(Path(a.output_dir), a.output_name, Path(a.tb_dir) if a.tb_dir else None, a.lr)
+    outs = Outputs(Path(a.output_dir), a.output_name, Path(a.tb_dir) if a.tb_dir else None, a.lr, a.save_model_as)
     if a.log:
         return replay(outs, Path(a.log), a.speed)
     return synth(outs, steps=a.steps, epochs=a.epochs, step_time=a.step_time, cpu=a.cpu, save_every=a.save_every,
-                 prompts=a.prompts, fail_at=a.fail_at, no_data=a.no_data)
+                 prompts=a.prompts, fail_at=a.fail_at, no_data=a.no_data, work=a.work)
 
 
 def _timed_main() -> int:
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     rc = main()
     if os.environ.get("NYX_STANDIN_REPORT"):
-        # for bench/jobs.py: the program's own wall time, free of process start/stop effects
-        Path(os.environ["NYX_STANDIN_REPORT"]).write_text(f"{time.perf_counter() - t:.6f}")
+        # for bench/jobs.py: the program's own wall time and CPU time, free of process start/stop
+        Path(os.environ["NYX_STANDIN_REPORT"]).write_text(f"{time.perf_counter() - t:.6f} {time.process_time() - c:.6f}")
     return rc
 
 

@@ -387,17 +387,37 @@ def actions(ws: Workspace, settings: Settings, path: Path, cfg: TrainingConfig |
         if st.button("▶ Start training", key="tc_start", type="primary", disabled=has_errors or cfg is None,
                      width="stretch", help="fix every error in the pre-flight check first" if has_errors else None):
             start_training(ws, settings, path, cfg)
+    confirm_start_again(ws, settings, path, cfg)
 
 
-def start_training(ws: Workspace, settings: Settings, path: Path, cfg: TrainingConfig) -> None:
+def start_training(ws: Workspace, settings: Settings, path: Path, cfg: TrainingConfig, again: bool = False) -> None:
     from nyx_core.jobs import JobManager
+    from nyx_core.jobs.manager import AlreadyActive
 
     try:
         save_config(cfg, path)
         _reload(path)
-        job = JobManager(ws, settings).start_training(cfg, name=cfg.project.name)
+        job = JobManager(ws, settings).start_training(cfg, name=cfg.project.name, config_path=path, again=again)
+    except AlreadyActive as exc:
+        ST["tc_start_again"] = (str(path), str(exc).replace(" (CLI: --again)", ""))
+        st.rerun()
     except NyxError as exc:
         st.error(str(exc))
         return
     ST["monitor_job_id"] = getattr(job, "id", None)
     st.switch_page("pages/monitor.py")
+
+
+def confirm_start_again(ws: Workspace, settings: Settings, path: Path, cfg: TrainingConfig | None) -> None:
+    """The config is already queued or running: ask before starting another run of it."""
+    pending = ST.get("tc_start_again")
+    if not pending or cfg is None or pending[0] != str(path):  # asked about another config
+        return
+    st.warning(pending[1])
+    c1, c2 = st.columns(2)
+    if c1.button("Start another run", key="tc_start_again_yes"):
+        ST.pop("tc_start_again", None)
+        start_training(ws, settings, path, cfg, again=True)
+    if c2.button("Cancel", key="tc_start_again_no"):
+        ST.pop("tc_start_again", None)
+        st.rerun()

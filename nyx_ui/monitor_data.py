@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import time
-from pathlib import Path
 from typing import Any
 
 from nyx_core.jobs.reader import ProgressState, downsample, ema
@@ -71,7 +70,30 @@ def loss_figure(st: ProgressState, smoothing: float, max_points: int = MAX_POINT
     fig.update_layout(title=label, xaxis_title="step", yaxis_title="loss", height=300,
                       margin={"l": 10, "r": 10, "t": 40, "b": 10}, legend={"orientation": "h", "y": -0.25},
                       uirevision="keep")  # keep the user's zoom across refreshes
+    step_axis(fig, xs[-1], st.epoch_starts)
     return fig
+
+
+def step_axis(fig, last_step: int, epoch_starts: list) -> None:
+    """Steps are whole numbers: integer ticks (never 1.5), and a dotted line where each epoch
+    after the first began (between its first step and the step before)."""
+    span = max(1, int(last_step))
+    if span <= 12:
+        fig.update_xaxes(tickmode="linear", tick0=0, dtick=1)
+    else:
+        fig.update_xaxes(tickformat="d")
+    for epoch, after_step in epoch_boundaries(epoch_starts):
+        fig.add_vline(x=after_step + 0.5, line={"width": 1, "dash": "dot", "color": "gray"},
+                      annotation_text=f"e{epoch}", annotation_position="top left", annotation_font_size=10)
+
+
+def epoch_boundaries(epoch_starts: list) -> list[tuple[int, int]]:
+    """(epoch, the last step before it) for every epoch after the first; at most 50 lines."""
+    out = [(int(e), int(s)) for e, s in epoch_starts if int(e) > 1 and int(s) > 0]
+    if len(out) > 50:  # a long run: mark a readable subset
+        k = -(-len(out) // 50)
+        out = out[::k]
+    return out
 
 
 def lr_figure(st: ProgressState, max_points: int = MAX_POINTS):
@@ -84,45 +106,46 @@ def lr_figure(st: ProgressState, max_points: int = MAX_POINTS):
     fig.update_layout(title="learning rate", xaxis_title="step", height=220,
                       margin={"l": 10, "r": 10, "t": 40, "b": 10}, uirevision="keep")
     fig.update_yaxes(exponentformat="e", showexponent="all")
+    step_axis(fig, x[-1], st.epoch_starts)
     lo, hi = min(y), max(y)
     if hi - lo <= abs(hi) * 1e-6:  # a constant LR: plotly would centre it in [-1, 1]
         fig.update_yaxes(range=[0, hi * 1.5 if hi > 0 else 1])
     return fig
 
 
-def sample_grid(samples: list[dict[str, Any]], last_epochs: int = 4) -> tuple[list[int], list[int], dict]:
-    """(epochs shown, prompt indexes, {(epoch, prompt): path}) with the newest epochs last.
-    Step-named samples (``sample_every_n_steps``) use their step as the row key."""
+def sample_grid(samples: list[dict[str, Any]], last_epochs: int | None = None) -> tuple[list[int], list[int], dict]:
+    """(row keys, prompt indexes, {(row, prompt): path}), oldest row first: every sample of the
+    run (``last_epochs`` keeps only the newest rows). Step-named samples
+    (``sample_every_n_steps``) use their step as the row key."""
     cells: dict[tuple[int, int], str] = {}
     for s in samples:
         row = s.get("epoch") if s.get("epoch") is not None else s.get("step")
         if row is None or s.get("prompt") is None:
             continue
         cells[(int(row), int(s["prompt"]))] = s["path"]
-    rows = sorted({r for r, _ in cells})[-last_epochs:]
+    rows = sorted({r for r, _ in cells})
+    if last_epochs:
+        rows = rows[-last_epochs:]
     prompts = sorted({p for _, p in cells})
     return rows, prompts, cells
 
 
-def output_files(output_dir: Path | None, output_name: str | None = None,
-                 since: float | None = None, until: float | None = None) -> list[Path]:
-    """The LoRA files of a run, newest first (the final file before a checkpoint of the same time).
+def sample_row_label(samples: list[dict[str, Any]], row: int) -> str:
+    """"epoch 3" or "step 400", as the run named its samples."""
+    by_step = any(s.get("epoch") is None and s.get("step") == row for s in samples)
+    return f"step {row}" if by_step else f"epoch {row}"
 
-    Runs of one config share its output folder, so ``since``/``until`` (the run's start and end,
-    epoch seconds) keep out files that an earlier run left or a later run wrote."""
-    if not output_dir or not Path(output_dir).is_dir():
-        return []
-    files = []
-    for p in Path(output_dir).iterdir():
-        if not (p.is_file() and p.suffix in (".safetensors", ".ckpt", ".pt")):
+
+def prompt_texts(sample_prompts: str | None) -> list[str]:
+    """The prompt of each sample index, from the rendered sample_prompts.txt (sd-scripts counts
+    non-empty, non-comment lines; ``--n``/``--w``… options are cut off for the label)."""
+    out = []
+    for line in (sample_prompts or "").splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
             continue
-        if output_name and not p.name.startswith(output_name):
-            continue
-        mtime = p.stat().st_mtime
-        if (since is not None and mtime < since - 1) or (until is not None and mtime > until + 5):
-            continue
-        files.append(p)
-    return sorted(files, key=lambda p: (p.stat().st_mtime, p.name), reverse=True)
+        out.append(re.split(r"\s--\w", line, maxsplit=1)[0].strip())
+    return out
 
 
 def advice(reason: str | None, error_lines: list[str]) -> list[str]:
@@ -141,9 +164,9 @@ def advice(reason: str | None, error_lines: list[str]) -> list[str]:
         tips.append("A file was not found: check the base model and dataset paths on the Training page.")
     if "duplicated lora name" in text:
         tips.append("LyCORIS 4.x fails on SD1.5 with its default preset: install lycoris-lora 3.4.0.")
-    if "runner process" in text and "disappeared" in text:
-        tips.append("The job's runner was killed (machine restart or kill). Start the run again; "
-                    "resume from the last checkpoint with `network_weights` if one was saved.")
+    if ("runner process" in text and "disappeared" in text) or "machine restarted" in text:
+        tips.append("The job's runner was killed (machine restart or kill). Re-run it, or Resume from this "
+                    "state if the run saved one (turn on 'save state' to make runs resumable).")
     if "cuda" in text and "out of memory" not in text:
         tips.append("A CUDA error: check the GPU panel and `nvidia-smi`; another process may hold the GPU.")
     if not tips:

@@ -7,6 +7,7 @@ from pathlib import Path
 import streamlit as st
 
 from nyx_core import system
+from nyx_core.errors import NyxError
 from nyx_core.fsutil import human_size
 from nyx_core.jobs import JobManager, ProgressState
 from nyx_core.jobs.store import tail_lines
@@ -55,6 +56,49 @@ def active_and_queue(jm: JobManager, active, queued) -> None:
                       on_click=jm.remove_from_queue, args=(j.id,))
 
 
+def reconcile_offer(jm: JobManager, jobs) -> None:
+    """Reads never record a lost run nor start queued work: this button does (explicitly)."""
+    unrecorded = [j for j in jobs if j.unrecorded]
+    free_queue = bool(jm.queued()) and not any(j.state.active for j in jobs)
+    if not unrecorded and not free_queue:
+        return
+    what = []
+    if unrecorded:
+        what.append(f"{len(unrecorded)} run(s) lost their runner (" + ", ".join(j.name for j in unrecorded[:3]) + ")")
+    if free_queue:
+        what.append("queued runs wait with the GPU free")
+    box = st.container(border=True)
+    box.warning("; ".join(what) + ". **Reconcile** records lost runs, ends any training program they "
+                "left behind, and starts the next queued run.")
+
+    def go() -> None:
+        lost, started = jm.reconcile()
+        st.session_state["mon_reconciled"] = f"Recorded {len(lost)} lost run(s), started {len(started)}."
+
+    box.button("Reconcile", key="mon_reconcile", icon=":material/sync:", on_click=go)
+    if st.session_state.get("mon_reconciled"):
+        box.caption(st.session_state.pop("mon_reconciled"))
+
+
+def _states_signature(jobs) -> tuple:
+    return tuple((j.id, j.state.value) for j in jobs)
+
+
+def watch_states(jm: JobManager, jobs) -> None:
+    """While any job is active or queued, check every 2 s whether a job changed state (ended,
+    started, was queued) and then redraw the page, so the selector, the queue and the history
+    say what is true (only the selected run's panel refreshes on its own)."""
+    if not any(j.state.active or j.state.value == "queued" for j in jobs):
+        return
+    seen = _states_signature(jobs)
+
+    def check() -> None:
+        if _states_signature(jm.list()) != seen:
+            st.rerun(scope="app")
+
+    st.fragment(run_every=2)(check)()
+
+
 def pick_job(jobs) -> str | None:
     st.subheader("Runs")
     if not jobs:
@@ -92,13 +136,19 @@ def _state_for(job_id: str) -> ProgressState:
 
 def run_view(jm: JobManager, job_id: str) -> None:
     job = jm.get(job_id)
+    if job.damage:
+        st.markdown(f"### {job.name}")
+        st.error(f"This job's files are damaged: {job.damage}. Nyx cannot show, stop or restart it; "
+                 f"its folder is `{_in_workspace(job.dir)}` (inspect or delete it on the Files page).")
+        return
     live = job.state.active or job.state.value == "queued"
-    # Only active runs poll; a finished run's view is drawn once.
+    # Only active runs poll; a finished run's view is drawn once. The output list is part of
+    # the live panel, so files saved during the run appear as they are written.
     st.fragment(run_every=2 if live else None)(_live_panel)(jm, job_id)
-    _outputs(job)
+    run_actions(jm, job)
     from nyx_ui.models_view import publish_button
 
-    publish_button(jm.ws, job)
+    publish_button(jm.ws, job)  # the run's own output folder: exactly this run's files
 
 
 def _live_panel(jm: JobManager, job_id: str) -> None:
@@ -148,7 +198,13 @@ def _live_panel(jm: JobManager, job_id: str) -> None:
     st.caption(f"{len(state.loss_values) or len(state.avr_values)} points · {state.events} events read",
                help="per-step loss and learning rate come from sd-scripts' TensorBoard logs")
 
-    _samples(state)
+    if state.notify and not state.notify.get("ok"):
+        st.warning(f"The end-of-run webhook failed: {state.notify.get('message')}")
+    if state.bad_events:
+        st.warning(f"{state.bad_events} damaged progress line(s) skipped ({state.bad_event}); "
+                   "the rest of the run is shown.")
+    _samples(job, state)
+    _outputs(job)
     _log_tail(job)
 
 
@@ -199,7 +255,8 @@ def _stop_controls(jm: JobManager, job, state: ProgressState) -> None:
     pending = st.session_state.get(key)
     if pending is None:
         c1, c2 = st.columns(2)
-        c1.button("Stop", key=f"mon_stop_{job.id}", type="primary", on_click=ask, args=("now",))
+        # secondary on purpose: stopping loses work, it must not be the loudest thing on the page
+        c1.button("Stop", key=f"mon_stop_{job.id}", type="secondary", on_click=ask, args=("now",))
         c2.button("Save and stop", key=f"mon_savestop_{job.id}", help=SAVE_STOP_HELP, on_click=ask, args=("save",))
         return
     if pending == "now":
@@ -244,19 +301,44 @@ def _sample_image(path: str) -> str:
         return path
 
 
-def _samples(state: ProgressState) -> None:
+@st.dialog("Sample", width="large")
+def _enlarge(path: str, label: str) -> None:
+    st.image(path, caption=label)
+
+
+def _samples(job, state: ProgressState) -> None:
     rows, prompts, cells = md.sample_grid(state.samples)
     if not rows:
         return
-    st.markdown("**Samples** (rows: epoch, columns: prompt)")
-    for r in rows:
-        cols = st.columns(len(prompts))
-        for c, p in zip(cols, prompts):
-            path = cells.get((r, p))
-            if path and Path(path).is_file():
-                c.image(_sample_image(path), caption=f"e{r} · p{p}")
-            else:
-                c.caption(f"e{r} · p{p} …")
+    texts = md.prompt_texts(_read_text(job.render_dir / "sample_prompts.txt"))
+    show_all = len(rows) <= 8 or st.toggle(f"Show all {len(rows)} rows", key=f"mon_allsamples_{job.id}")
+    shown = rows if show_all else rows[-8:]
+    st.markdown(f"**Samples** ({len(state.samples)}; rows: {'epoch' if state.samples[0].get('epoch') else 'step'}, "
+                "newest first; columns: prompt)")
+    width = min(len(prompts), 4)  # wraps: more prompts than that continue on the next line
+    for r in reversed(shown):
+        row_label = md.sample_row_label(state.samples, r)
+        st.caption(row_label)
+        for start in range(0, len(prompts), width):
+            cols = st.columns(width)
+            for c, p in zip(cols, prompts[start:start + width]):
+                path = cells.get((r, p))
+                prompt = texts[p] if p < len(texts) else f"prompt {p}"
+                label = f"{row_label} · #{p}: {prompt}"
+                if path and Path(path).is_file():
+                    c.image(_sample_image(path), caption=label[:80] + ("…" if len(label) > 80 else ""))
+                    if c.button("Enlarge", key=f"mon_big_{job.id}_{r}_{p}", icon=":material/open_in_full:",
+                                type="tertiary"):
+                        _enlarge(path, label)
+                else:
+                    c.caption(f"{label} …")
+
+
+def _read_text(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
 
 
 def _log_tail(job) -> None:
@@ -268,19 +350,73 @@ def _log_tail(job) -> None:
 
 
 def _outputs(job) -> None:
-    if job.status.started_at is None:  # queued: the folder holds only earlier runs' files
+    from nyx_core.jobs.outputs import run_files
+
+    files = run_files(job)  # the one listing the CLI and notebooks use too
+    if not files.loras and not files.states:
         return
-    name = Path(job.spec.expected_output).stem if job.spec.expected_output else None
-    files = md.output_files(job.output_dir, name, since=job.status.started_at,
-                            until=None if job.state.active else job.status.ended_at)
-    if not files:
-        if not job.state.active and md.output_files(job.output_dir, name):
-            st.caption(f"This run's LoRA files were replaced by another run of the same config "
-                       f"(same output folder `{_in_workspace(job.output_dir)}`).")
-        return
-    with st.expander(f"Output files ({len(files)})", expanded=job.state.value == "completed"):
-        for p in files:
-            st.download_button(f"{p.name} ({human_size(p.stat().st_size)})", data=lambda p=p: p.read_bytes(),
-                               icon=":material/download:",
+    where = f" in `{_in_workspace(files.folder)}`" if files.folder else ""
+    with st.expander(f"Output files ({len(files.loras)}){where}", expanded=job.state.value == "completed"):
+        if files.shared:
+            st.caption("An older run: its config's runs shared one folder, so these are the files written "
+                       "while it ran.")
+        for p in files.loras:
+            try:
+                size = human_size(p.stat().st_size)
+            except OSError:
+                continue  # removed meanwhile (save_last_n_epochs)
+            st.download_button(f"{p.name} ({size})", data=lambda p=p: p.read_bytes(), icon=":material/download:",
                                file_name=p.name, mime="application/octet-stream", key=f"mon_dl_{job.id}_{p.name}")
-        st.caption("Metadata, resizing and uploading are on the Files page.")
+        for p in files.states:
+            st.caption(f"Saved training state `{p.name}`: resumable (below).")
+
+
+def run_actions(jm: JobManager, job) -> None:
+    """Resume from a saved state, re-run, clone to a new config: each a new run (or file); the run
+    shown is never changed. Starting a config that is already queued or running asks first."""
+    from nyx_core.jobs.manager import AlreadyActive
+    from nyx_core.jobs.outputs import run_files
+
+    if job.spec.kind != "train" or job.damage or not (job.dir / "job.toml").is_file():
+        return
+    key = f"mon_act_{job.id}"
+    states = run_files(job).states if job.state.final else []
+    row = st.container(horizontal=True, gap="small")
+    if states:
+        if row.button("Resume from this state", key=f"mon_resume_{job.id}", icon=":material/resume:",
+                      help=f"a new run of the same config that continues from `{states[0].name}`"):
+            st.session_state[key] = ("resume", False)
+    if job.state.final and row.button("Re-run", key=f"mon_rerun_{job.id}", icon=":material/replay:",
+                                      help="a new run of the config this run was started with"):
+        st.session_state[key] = ("rerun", False)
+    with row.popover("Clone to new config", icon=":material/content_copy:"):
+        new = st.text_input("New config name", key=f"mon_clone_name_{job.id}", value=f"{job.name}-copy")
+        if st.button("Save as new config", key=f"mon_clone_{job.id}"):
+            try:
+                dest = jm.clone_config(job.id, new)
+                st.success(f"Saved `{jm.ws.relative(dest)}`: open it on the Training page.")
+            except NyxError as exc:
+                st.error(str(exc))
+    pending = st.session_state.get(key)
+    if not pending:
+        return
+    what, again = pending
+    try:
+        new_job = jm.resume(job.id, again=again) if what == "resume" else jm.rerun(job.id, again=again)
+    except AlreadyActive as exc:
+        st.warning(str(exc).replace(" (CLI: --again)", ""))
+        c1, c2 = st.columns(2)
+        if c1.button("Start another run", key=f"mon_again_{job.id}"):
+            st.session_state[key] = (what, True)
+            st.rerun()
+        if c2.button("Cancel", key=f"mon_again_no_{job.id}"):
+            st.session_state.pop(key, None)
+            st.rerun()
+        return
+    except NyxError as exc:
+        st.session_state.pop(key, None)
+        st.error(str(exc))
+        return
+    st.session_state.pop(key, None)
+    st.session_state["monitor_job_id"] = new_job.id
+    st.rerun()

@@ -56,6 +56,39 @@ torch_index_for_cuda() {
   fi
 }
 
+# Reads one fact from the workspace settings through nyx_core's Settings (whatever its storage):
+#   nyx_setting password   -> "yes"/"no": a password is stored or set by NYX_PASSWORD
+#   nyx_setting sd_scripts -> "<sd-scripts dir>|<its Python>" as settings.toml records them (the
+#                             environment left out: the record is for a Nyx started without it)
+nyx_setting() {
+  "$(nyx_python)" - "$NYX_WORKSPACE" "$1" <<'PY'
+import sys
+sys.path.insert(0, ".")
+from nyx_core.settings import Settings
+if sys.argv[2] == "password":
+    s = Settings.load(sys.argv[1])
+    print("yes" if getattr(s, "password_hash", "") or s.password else "no")
+else:
+    s = Settings.load(sys.argv[1], env={})
+    print(f"{s.sd_scripts_dir}|{s.python_for_sd_scripts}")
+PY
+}
+
+# The dashboard password: NYX_PASSWORD, else the stored one, else a generated one, stored through
+# Settings and printed here once (the platform's container log; never a log file in the workspace).
+ensure_password() {
+  if [ -n "${NYX_PASSWORD:-}" ]; then
+    echo "pod_start: dashboard password from NYX_PASSWORD"
+  elif [ "$(nyx_setting password)" = yes ]; then
+    echo "pod_start: dashboard password: the one stored in the workspace settings (change: nyx settings password)"
+  else
+    generated="$("$(nyx_python)" -c 'import secrets; print(secrets.token_urlsafe(15))')"
+    printf '%s\n' "$generated" | "$(nyx_python)" -m nyx_core --workspace "$NYX_WORKSPACE" settings password --stdin >/dev/null \
+      || { echo "pod_start: could not store a password; refusing to serve without one" >&2; return 1; }
+    echo "Generated dashboard password (shown only now; change it with \`nyx settings password\`): $generated"
+  fi
+}
+
 # Reachability of the package index (PIP_INDEX_URL when set). NYX_OFFLINE=1 forces offline.
 is_online() {
   [ "${NYX_OFFLINE:-0}" = 1 ] && return 1

@@ -33,10 +33,7 @@ PY="$(nyx_python)"
 
 # The password: printed here once when generated (the platform's container log), never written
 # to a log file in the workspace.
-if [ -z "${NYX_PASSWORD:-}" ]; then
-  "$PY" -m nyx_core --workspace "$NYX_WORKSPACE" settings password --if-unset \
-    || { echo "pod_start: could not set a password; refusing to serve on $ADDRESS without one" >&2; exit 1; }
-fi
+ensure_password || exit 1
 
 child=""
 stopping=0

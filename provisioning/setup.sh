@@ -43,6 +43,7 @@ if is_online; then ONLINE=1; fi
 [ "$ONLINE" = 1 ] || echo "== no network (or --offline): doing what can be done without it"
 
 run_logged() { "$@" >>"$LOG" 2>&1; }
+ensure_pip() { "$1" -m pip --version >/dev/null 2>&1 || run_logged "$1" -m ensurepip --upgrade --default-pip; }
 
 # 1. Nyx's own environment ------------------------------------------------------------------
 if [ -z "${NYX_PYTHON:-}" ]; then
@@ -126,7 +127,8 @@ else
   VENV_ARGS=()
   REUSE=""
   if torch_fits "$IMAGE_TORCH"; then VENV_ARGS=(--system-site-packages); REUSE=" (reuses torch $IMAGE_TORCH from the image)"; fi
-  if run_logged "$BASE_PY" -m venv "${VENV_ARGS[@]}" "$SD_DIR/venv"; then
+  # pip comes later, only when something is installed (ensure_pip): creating the venv stays instant
+  if run_logged "$BASE_PY" -m venv --without-pip "${VENV_ARGS[@]}" "$SD_DIR/venv"; then
     report_row "sd-scripts venv" "done" "created $SD_DIR/venv$REUSE"
     SD_ENV_READY=1
   else
@@ -157,6 +159,7 @@ elif [ -n "$CUDA" ] && [ -z "$TORCH_INDEX_URL" ]; then
 elif [ "$ONLINE" = 0 ]; then
   report_row "torch" missing "no network: $TORCH_SPEC, $WHAT" "connect and re-run setup.sh"
 else
+  ensure_pip "$SD_PY"
   # shellcheck disable=SC2086  # TORCH_SPEC is a list of requirements
   if run_logged "$SD_PY" -m pip install --disable-pip-version-check $TORCH_SPEC ${TORCH_INDEX_URL:+--index-url "$TORCH_INDEX_URL"}; then
     report_row "torch" "done" "$(torch_version "$SD_PY"), $WHAT"
@@ -174,7 +177,7 @@ elif SD_MISSING="$("$SD_PY" provisioning/reqcheck.py "$SD_DIR/requirements.txt" 
 elif [ "$ONLINE" = 0 ]; then
   report_row "sd-scripts requirements" missing "no network; lacks $(echo "$SD_MISSING" | grep -c .) requirement(s), e.g. $(echo "$SD_MISSING" | head -n 1)" \
     "connect and re-run setup.sh"
-elif (cd "$SD_DIR" && run_logged "$SD_PY" -m pip install --disable-pip-version-check -r requirements.txt); then
+elif ensure_pip "$SD_PY" && (cd "$SD_DIR" && run_logged "$SD_PY" -m pip install --disable-pip-version-check -r requirements.txt); then
   report_row "sd-scripts requirements" "done" "installed $SD_DIR/requirements.txt"
 else
   report_row "sd-scripts requirements" failed "pip install -r requirements.txt in $SD_DIR failed" "read $LOG"
@@ -197,6 +200,7 @@ for extra in ${EXTRAS[@]+"${EXTRAS[@]}"}; do
   elif [ "$ONLINE" = 0 ]; then
     report_row "extra: $extra" missing "no network: $spec" "connect and re-run setup.sh --$extra"
   else
+    ensure_pip "$SD_PY"
     CONSTRAINT="$(mktemp)"
     [ -n "$(torch_version "$SD_PY")" ] && echo "torch==$(torch_version "$SD_PY")" >"$CONSTRAINT"
     # shellcheck disable=SC2086
@@ -225,12 +229,11 @@ fi
 
 # 8. record the chosen interpreters in the workspace settings ---------------------------------
 if [ "$SD_READY" = 1 ] && [ "$SD_ENV_READY" = 1 ]; then
-  if OUT="$("$PY" -m nyx_core --workspace "$NYX_WORKSPACE" settings set sd_scripts_dir "$SD_DIR" \
-             sd_scripts_python "$SD_PY" 2>&1)"; then
-    case "$OUT" in
-      unchanged*) report_row "settings" skipped "sd-scripts $SD_DIR and Python $SD_PY already recorded" ;;
-      *) report_row "settings" "done" "recorded sd-scripts $SD_DIR and Python $SD_PY in settings.toml" ;;
-    esac
+  if [ "$(nyx_setting sd_scripts 2>/dev/null)" = "$SD_DIR|$SD_PY" ]; then
+    report_row "settings" skipped "sd-scripts $SD_DIR and Python $SD_PY already recorded"
+  elif OUT="$("$PY" -m nyx_core --workspace "$NYX_WORKSPACE" settings set sd_scripts_dir "$SD_DIR" 2>&1 \
+             && "$PY" -m nyx_core --workspace "$NYX_WORKSPACE" settings set sd_scripts_python "$SD_PY" 2>&1)"; then
+    report_row "settings" "done" "recorded sd-scripts $SD_DIR and Python $SD_PY in settings.toml"
   else
     report_row "settings" failed "could not record sd-scripts in settings: $OUT" "nyx settings set sd_scripts_dir $SD_DIR"
   fi

@@ -62,7 +62,7 @@ class _Base(BaseHTTPRequestHandler):
 
 
 def serve_range(handler: _Base, data: bytes, headers: dict, *, drop_after: int | None = None,
-                head: bool = False) -> None:
+                head: bool = False, chunk_delay: float = 0.0) -> None:
     """Answer a GET/HEAD for ``data`` honouring ``Range: bytes=N-`` (and If-Range on the ETag)."""
     start = 0
     rng = handler.headers.get("Range")
@@ -97,6 +97,17 @@ def serve_range(handler: _Base, data: bytes, headers: dict, *, drop_after: int |
         except OSError:
             pass
         return
+    if chunk_delay:
+        import time
+
+        for i in range(0, len(body), 65536):  # a slow link: time to watch progress or cancel
+            try:
+                handler.wfile.write(body[i:i + 65536])
+                handler.wfile.flush()
+            except OSError:
+                return
+            time.sleep(chunk_delay)
+        return
     handler.wfile.write(body)
 
 
@@ -108,6 +119,10 @@ class FileServer:
     json_routes: dict[str, object] = field(default_factory=dict)    # path -> JSON answer
     require_auth: dict[str, str] = field(default_factory=dict)      # path -> "Bearer xyz"
     requests: list[tuple[str, str, str | None]] = field(default_factory=list)  # method, path, Range
+    chunk_delay: float = 0.0                                        # seconds per 64 KB sent
+    redirects: dict[str, str] = field(default_factory=dict)         # path -> URL (302)
+    refuse_auth: bool = False                   # 400 for any request with a token (signed storage)
+    host: str = "127.0.0.1"
 
     def __enter__(self) -> "FileServer":
         outer = self
@@ -122,9 +137,15 @@ class FileServer:
             def _go(self, head: bool):
                 path = urlsplit(self.path).path
                 outer.requests.append((self.command, path, self.headers.get("Range")))
+                if outer.refuse_auth and self.headers.get("Authorization"):
+                    self._send(400, b"only one auth mechanism allowed", head=head)
+                    return
                 need = outer.require_auth.get(path)
                 if need and self.headers.get("Authorization") != need:
                     self._send(401, b"unauthorized", head=head)
+                    return
+                if path in outer.redirects:
+                    self._send(302, b"", {"Location": outer.redirects[path]}, head=head)
                     return
                 if path in outer.json_routes:
                     self._json(200, outer.json_routes[path])
@@ -135,7 +156,7 @@ class FileServer:
                 data = outer.files[path]
                 hdrs = {"ETag": '"' + hashlib.md5(data).hexdigest() + '"', **outer.headers.get(path, {})}
                 drop = outer.drops.pop(0) if (outer.drops and not head) else None
-                serve_range(self, data, hdrs, drop_after=drop, head=head)
+                serve_range(self, data, hdrs, drop_after=drop, head=head, chunk_delay=outer.chunk_delay)
 
         self.httpd = _Server(("127.0.0.1", 0), H)
         self.port = self.httpd.server_address[1]
@@ -143,7 +164,7 @@ class FileServer:
         return self
 
     def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
+        return f"http://{self.host}:{self.port}{path}"
 
     def __exit__(self, *exc) -> None:
         self.httpd.shutdown()

@@ -139,16 +139,27 @@ def test_stop_escalates_when_sigint_and_sigterm_are_ignored(jm, ws):
 
 def test_kill9_of_runner_makes_the_job_lost_and_frees_the_gpu(jm, ws):
     job = jm.submit(synth_spec(ws, "orphan", steps=400, step_time=0.05), "orphan")
+    waiting = jm.submit(synth_spec(ws, "next", steps=2), "next")
     _running_with_steps(jm, job.id)
     st = read_status(job.dir)
     os.kill(st.runner_pid, signal.SIGKILL)
     wait_for(lambda: not control.is_alive(st.runner_pid, st.runner_create_time), 10)
-    job = jm.get(job.id)  # any read reconciles
-    assert job.state == JobState.LOST
-    # the orphaned program is terminated by the reconcile (or already died writing to the dead pipe)
+    # reads are pure: they show the job lost, but record nothing and start nothing
+    before = (job.dir / "status.json").read_bytes(), job.progress_path.read_bytes()
+    seen = jm.get(job.id)
+    assert seen.state == JobState.LOST and seen.unrecorded
+    assert [j.state for j in jm.list() if j.id == waiting.id] == [JobState.QUEUED]
+    assert (job.dir / "status.json").read_bytes() == before[0]
+    assert read_status(waiting.dir).state == JobState.QUEUED
+    # the explicit action records it, ends the orphaned program and starts the queued run
+    lost, started = jm.reconcile()
+    assert [j.id for j in lost] == [job.id] and [j.id for j in started] == [waiting.id]
+    job = jm.get(job.id)
+    assert job.state == JobState.LOST and not job.unrecorded
     assert "runner process" in job.status.reason and "disappeared" in job.status.reason
     wait_for(lambda: control.group_members(st.child_pgid) == [], 10)
     assert events(job)[-1]["type"] == "end"
+    assert jm.wait(waiting.id, 60).state == JobState.COMPLETED
 
 
 def test_kill9_of_training_process_fails_with_reason(jm, ws):
@@ -293,7 +304,7 @@ def test_start_training_renders_and_runs(ws, tmp_path, monkeypatch):
     assert (job.dir / "job.toml").is_file()
     job = jm.wait(job.id, 60)
     assert job.state == JobState.COMPLETED, (job.status.reason, job.status.error_lines)
-    assert job.expected_output.is_file() and job.expected_output.parent == ws.outputs / "first lora"
+    assert job.expected_output.is_file() and job.expected_output.parent == ws.outputs / "first lora" / job.id
     link = job.dir / "output"
     assert link.is_symlink() and not os.readlink(link).startswith("/")
     assert ws.resolve(f"jobs/{job.id}/output/first_lora.safetensors", must_exist=True) == job.expected_output

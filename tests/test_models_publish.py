@@ -88,10 +88,15 @@ def test_a_bad_token_fails_before_anything_is_uploaded(ws, kohya_facts, tmp_path
     _run_dir(ws, kohya_facts)
     with FakeHub(tokens={"hf_write": "alice"}) as hub:
         extra = {"HF_TOKEN": token} if token else {}
-        r = _nyx(ws, _env(hub, tmp_path, **extra), "hub", "upload", "outputs/cat-run", "--repo", "alice/x", "--wait")
+        # the upload program as the job runs it (the CLI + runner path is proven above)
+        r = subprocess.run([sys.executable, "-m", "nyx_core.models.publish", "--workspace", str(ws.root),
+                            "--repo", "alice/x", "--path", "outputs/cat-run"], env=_env(hub, tmp_path, **extra),
+                           capture_output=True, text=True, timeout=100)
         paths = hub.paths()
-    assert r.returncode == 1 and expect in r.stderr
-    assert len(r.stderr.strip().splitlines()) == 1
+    assert r.returncode == 1
+    errors = [json.loads(x[5:])["message"] for x in r.stdout.splitlines() if '"type": "error"' in x]
+    assert len(errors) == 1 and errors[0].startswith(expect) and "\n" not in errors[0]
+    assert "hf_bad" not in r.stdout + r.stderr
     assert not any(p in ("/api/repos/create",) or "preupload" in p or "commit" in p for p in paths)
 
 

@@ -85,7 +85,8 @@ def test_pure_helpers():
     assert md.filter_log(["ok", "RuntimeError: x", "WARNING y"], True) == ["RuntimeError: x", "WARNING y"]
     grid = [{"epoch": e, "prompt": p, "path": f"{e}{p}"} for e in range(1, 7) for p in (0, 1)]
     rows, prompts, cells = md.sample_grid(grid)
-    assert rows == [3, 4, 5, 6] and prompts == [0, 1] and cells[(6, 1)] == "61"
+    assert rows == [1, 2, 3, 4, 5, 6] and prompts == [0, 1] and cells[(6, 1)] == "61"  # every sample
+    assert md.sample_grid(grid, last_epochs=4)[0] == [3, 4, 5, 6]
     assert any("Out of memory" in t for t in md.advice("killed by SIGKILL", []))
 
 

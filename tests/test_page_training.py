@@ -254,3 +254,31 @@ def test_drafts_kept_and_coming_back_opens_the_config_you_were_on(ws):
     at.button(key="tc_discard").click().run()
     assert at.number_input(key=k(at, "network.dim")).value == 9
     assert any(c.value == "Saved" for c in at.caption)
+
+
+def test_starting_a_config_that_is_already_running_asks_first(ws, tmp_path, monkeypatch):
+    import sys
+
+    from nyx_core.jobs import JobManager
+    from nyx_dev.standin import make_fake_sd_scripts
+
+    fake = make_fake_sd_scripts(tmp_path / "sd-scripts")
+    monkeypatch.setenv("NYX_SD_SCRIPTS", str(fake))
+    monkeypatch.setenv("NYX_SD_SCRIPTS_PYTHON", sys.executable)
+    monkeypatch.setenv("NYX_LAUNCHER", "python")
+    monkeypatch.setenv("NYX_STANDIN_STEP_TIME", "0.5")
+    save_config(ready_config(ws, "sd15", dataset={"max_train_epochs": 1}), ws.configs / "twice.toml")
+    at = app().run()
+    at.button(key="tc_start").click().run()
+    jm = JobManager(ws)
+    try:
+        at = app().run()
+        at.button(key="tc_start").click().run()
+        assert not at.exception
+        assert len(jm.list()) == 1  # nothing started: the page asks
+        assert any("already queued or running" in w.value for w in at.warning)
+        at.button(key="tc_start_again_yes").click().run()
+        assert len(jm.list()) == 2
+    finally:
+        for j in jm.list():
+            jm.stop(j.id)

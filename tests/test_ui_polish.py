@@ -15,8 +15,17 @@ def _lora(folder, name, mtime):
     return p
 
 
-def test_output_files_keep_to_the_runs_own_time_window(tmp_path):
-    # runs of one config share the output folder: an older run's and a later run's files are not this run's
+def _old_job(folder, started, ended, active=False):
+    return SimpleNamespace(id="20260101-000000-mine", spec=SimpleNamespace(
+        output_dir=str(folder), expected_output=str(folder / "mine.safetensors")),
+        status=SimpleNamespace(started_at=started, ended_at=ended), state=SimpleNamespace(active=active))
+
+
+def test_an_old_runs_files_in_a_shared_folder_keep_to_its_own_time_window(tmp_path):
+    # runs made before per-run folders shared the config's folder: an older run's and a later
+    # run's files are not this run's
+    from nyx_core.jobs.outputs import run_files
+
     t0 = time.time() - 1000
     _lora(tmp_path, "mine-000001.safetensors", t0 - 500)  # an earlier run
     a = _lora(tmp_path, "mine-000002.safetensors", t0 + 10)
@@ -25,10 +34,11 @@ def test_output_files_keep_to_the_runs_own_time_window(tmp_path):
     _lora(tmp_path, "mine-000006.safetensors", t0 + 400)  # a later run
     _lora(tmp_path, "other.safetensors", t0 + 10)
     (tmp_path / "notes.txt").write_text("x")
-    assert md.output_files(tmp_path, "mine", since=t0, until=t0 + 21) == [b, c, a]
-    assert len(md.output_files(tmp_path, "mine", since=t0)) == 4  # still running: no end yet
-    assert len(md.output_files(tmp_path, "mine")) == 5
-    assert md.output_files(tmp_path / "missing", "mine") == []
+    files = run_files(_old_job(tmp_path, t0, t0 + 16))
+    assert files.loras == [b, c, a] and files.shared
+    assert len(run_files(_old_job(tmp_path, t0, None, active=True)).loras) == 4  # still running: no end yet
+    assert run_files(_old_job(tmp_path / "missing", t0, t0 + 16)).loras == []
+    assert run_files(_old_job(tmp_path, None, None)).loras == []  # queued: nothing is its yet
 
 
 def test_job_label_is_plain_text_and_state_icons_are_material():

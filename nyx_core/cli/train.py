@@ -4,6 +4,12 @@
     nyx train ls [--state running] [--json]
     nyx train status ID [--json] [--follow]
     nyx train stop ID [--save] [--no-wait]
+    nyx train reconcile        record runs whose runner died, start what the queue can start
+    nyx train resume ID [--state DIR]   a new run from the training state ID saved
+    nyx train rerun ID                  a new run of ID's config snapshot
+    nyx train clone ID NAME             save ID's config snapshot as configs/NAME.toml
+
+Reads (ls, status) change nothing; see docs/jobs.md "Who starts the next queued run".
 """
 from __future__ import annotations
 
@@ -23,6 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("file", help="a Nyx config .toml (workspace path)")
     s.add_argument("--name", help="job name (default: the config's project name)")
     s.add_argument("--wait", action="store_true", help="follow the run until it ends; exit 0 only if it completed")
+    s.add_argument("--again", action="store_true", help="start even if this config is already queued or running")
     s.set_defaults(func=_start)
 
     ls = tsub.add_parser("ls", help="list jobs, newest first")
@@ -42,6 +49,28 @@ def register(sub: argparse._SubParsersAction) -> None:
     sp.add_argument("--no-wait", action="store_true", help="return at once instead of waiting for the end")
     sp.set_defaults(func=_stop)
 
+    rc = tsub.add_parser("reconcile", help="record runs whose runner died (lost) and start the queued runs "
+                                           "whose GPUs are free (reads never do this)")
+    rc.set_defaults(func=_reconcile)
+
+    rs = tsub.add_parser("resume", help="a new run of a run's config, continuing from a training state it saved")
+    rs.add_argument("id")
+    rs.add_argument("--state", help="the state folder (default: the newest one the run saved)")
+    rs.add_argument("--again", action="store_true", help="start even if this config is already queued or running")
+    rs.add_argument("--wait", action="store_true")
+    rs.set_defaults(func=_resume)
+
+    rr = tsub.add_parser("rerun", help="a new run of the config a run was started with (its snapshot)")
+    rr.add_argument("id")
+    rr.add_argument("--again", action="store_true", help="start even if this config is already queued or running")
+    rr.add_argument("--wait", action="store_true")
+    rr.set_defaults(func=_rerun)
+
+    cl = tsub.add_parser("clone", help="save the config a run was started with as a new config file")
+    cl.add_argument("id")
+    cl.add_argument("name", help="the new config's name (configs/NAME.toml)")
+    cl.set_defaults(func=_clone)
+
 
 def _manager(args):
     from nyx_core.jobs import JobManager
@@ -55,12 +84,32 @@ def _start(args) -> int:
 
     jm = _manager(args)
     path = jm.ws.resolve(args.file, must_exist=True)
-    job = jm.start_training(load_config(path), name=args.name)
+    job = jm.start_training(load_config(path), name=args.name, config_path=path, again=args.again)
+    return _started(jm, job, args.wait)
+
+
+def _started(jm, job, wait: bool) -> int:
     print(f"{job.id}\t{job.state.value}")
-    if not args.wait:
+    if not wait:
         return 0
     job = _follow(jm, job.id)
     return 0 if job.state.value == "completed" else 1
+
+
+def _resume(args) -> int:
+    jm = _manager(args)
+    return _started(jm, jm.resume(args.id, args.state, again=args.again), args.wait)
+
+
+def _rerun(args) -> int:
+    jm = _manager(args)
+    return _started(jm, jm.rerun(args.id, again=args.again), args.wait)
+
+
+def _clone(args) -> int:
+    jm = _manager(args)
+    print(jm.ws.relative(jm.clone_config(args.id, args.name)))
+    return 0
 
 
 def _ls(args) -> int:
@@ -74,16 +123,38 @@ def _ls(args) -> int:
         return 0
     queue = [j.id for j in jm.queued()]
     for j in jobs:
+        if j.damage:
+            print(f"{j.id}\tdamaged\t-\t-\t{j.damage}")
+            continue
         st = jm.progress(j.id)
         prog = f"{st.step}/{st.total}" if st.total else "-"
         pos = f" (queue #{queue.index(j.id) + 1})" if j.id in queue else ""
-        print(f"{j.id}\t{j.state.value}{pos}\t{prog}\t{_dur(j.status.duration_s)}")
+        note = "\tnot recorded yet: run `nyx train reconcile`" if j.unrecorded else ""
+        print(f"{j.id}\t{j.state.value}{pos}\t{prog}\t{_dur(j.status.duration_s)}{note}")
+    return 0
+
+
+def _reconcile(args) -> int:
+    jm = _manager(args)
+    lost, started = jm.reconcile()
+    for j in lost:
+        print(f"{j.id}\t{j.state.value}\t{j.status.reason or ''}")
+    for j in started:
+        print(f"{j.id}\tstarted")
+    if not lost and not started:
+        print("nothing to do")
     return 0
 
 
 def _status(args) -> int:
     jm = _manager(args)
     job = jm.get(args.id)
+    if job.damage:
+        if args.json:
+            print_json(job.summary())
+        else:
+            print(f"{job.id}\tdamaged: {job.damage}")
+        return 1
     if args.follow:
         job = _follow(jm, job.id)
     st = jm.progress(job.id)
@@ -93,9 +164,10 @@ def _status(args) -> int:
             "phase": st.phase, "step": st.step, "total": st.total, "epoch": st.epoch, "epochs": st.epochs,
             "it_per_s": st.it_per_s, "eta_s": st.eta_s, "avr_loss": st.avr_loss,
             "last_loss": st.loss_values[-1] if st.loss_values else None, "checkpoints": st.checkpoints,
-            "samples": len(st.samples),
+            "samples": len(st.samples), "damaged_events": st.bad_events,
         }
         out["error_lines"] = job.status.error_lines
+        out["files"] = jm.files(job.id).to_dict()
         print_json(out)
         return 0
     if not args.follow:
@@ -104,9 +176,26 @@ def _status(args) -> int:
         print(f"reason: {job.status.reason}")
     for line in job.status.error_lines[-10:]:
         print(f"  | {line}")
-    if st.checkpoints:
-        print(f"last checkpoint: {st.checkpoints[-1]}")
+    files = jm.files(job.id)
+    for p in files.loras:
+        print(f"lora: {jm.ws.relative(p) if _inside(jm.ws, p) else p}")
+    for p in files.states:
+        print(f"state: {jm.ws.relative(p) if _inside(jm.ws, p) else p}  (nyx train resume {job.id})")
+    if files.samples:
+        print(f"samples: {len(files.samples)} in {files.folder}/sample")
+    if st.bad_events:
+        print(f"warning: {st.bad_events} damaged progress line(s) skipped ({st.bad_event})")
+    if st.notify and not st.notify["ok"]:
+        print(f"webhook failed: {st.notify['message']}")
     return 0
+
+
+def _inside(ws, p) -> bool:
+    try:
+        ws.relative(p)
+        return True
+    except Exception:  # noqa: BLE001 - outside the workspace: print it whole
+        return False
 
 
 def _stop(args) -> int:

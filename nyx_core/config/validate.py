@@ -329,8 +329,8 @@ def _check_steps(cfg: TrainingConfig, ws: Workspace, out: _Collector) -> None:
         return
     for w in report.warnings:
         code = getattr(w, "code", "")
-        if code in ("epochs_override_steps", "default_steps"):
-            continue  # Nyx always writes exactly one of them
+        if code == "epochs_override_steps":
+            continue  # Nyx always writes exactly one of epochs/steps
         out.warn(_STEP_WARNING_FIELDS.get(code, "dataset"), str(w))
     if report.total_optimization_steps <= 0 and not errors_in(out, "dataset."):
         out.error("dataset.name", "this config trains 0 steps; add images or raise epochs/steps")

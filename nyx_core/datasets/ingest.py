@@ -80,12 +80,6 @@ class IngestReport:
     skipped: list[tuple[str, str]] = field(default_factory=list)
     captions: int = 0
 
-    def merge(self, other: "IngestReport") -> None:
-        self.taken += other.taken
-        self.renamed += other.renamed
-        self.skipped += other.skipped
-        self.captions += other.captions
-
     def summary(self) -> str:
         return (f"{len(self.taken)} image(s) imported, {self.captions} caption(s), "
                 f"{len(self.renamed)} renamed, {len(self.skipped)} skipped")

@@ -37,6 +37,63 @@ def is_alive(pid: int | None, ctime: float | None) -> bool:
         return False
 
 
+def boot_time() -> float | None:
+    try:
+        return float(psutil.boot_time())
+    except Exception:  # noqa: BLE001 - no /proc: nothing can be proven ours
+        return None
+
+
+def same_boot(recorded: float | None) -> bool:
+    """True when ``recorded`` (a ``boot_time()`` taken by the runner) is this boot. Unknown is
+    not the same boot: a status from before this field existed proves nothing about its pids."""
+    now = boot_time()
+    # /proc/stat's btime is whole seconds and psutil may adjust it by a second on clock changes
+    return recorded is not None and now is not None and abs(now - recorded) <= 2.0
+
+
+def own_group_members(pgid: int | None, leader_pid: int | None, leader_ctime: float | None,
+                      boot: float | None) -> list[int]:
+    """The live members of process group ``pgid`` that are provably the ones a runner started.
+
+    A pgid is only a number: after a reboot, or once the group emptied, another process can lead
+    a group with the same number (as root, killing it would kill a stranger). So: nothing across a
+    reboot; a leader pid that runs but was created at another time means the number was reused
+    (nothing is ours); and only members created no earlier than our leader count.
+    """
+    if not pgid or leader_ctime is None or not same_boot(boot):
+        return []
+    if leader_pid == pgid:
+        now_ct = create_time(pgid)
+        if now_ct is not None and abs(now_ct - leader_ctime) > _CT_TOLERANCE:
+            return []  # pid reused: this group is someone else's
+    out = []
+    for pid in group_members(pgid):
+        ct = create_time(pid)
+        if ct is not None and ct >= leader_ctime - _CT_TOLERANCE:
+            out.append(pid)
+    return out
+
+
+def kill_members(pids: list[int], grace: float = 5.0) -> None:
+    """SIGTERM each pid, then SIGKILL what is left after ``grace`` seconds. Pid by pid (never the
+    whole group number) so a process that joined later under a reused number is never touched."""
+    ident = {pid: create_time(pid) for pid in pids}
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid, ct in ident.items():
+            if is_alive(pid, ct):  # still the same process, not a pid reused meanwhile
+                try:
+                    os.kill(pid, sig)
+                except (ProcessLookupError, PermissionError):
+                    pass
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline and any(is_alive(p, ct) for p, ct in ident.items()):
+            time.sleep(0.1)
+        ident = {p: ct for p, ct in ident.items() if is_alive(p, ct)}
+        if not ident:
+            return
+
+
 def group_members(pgid: int | None) -> list[int]:
     """Live (non-zombie) processes whose process group is ``pgid``."""
     if not pgid:

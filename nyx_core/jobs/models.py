@@ -91,6 +91,8 @@ class JobState(str, Enum):
     FAILED = "failed"
     STOPPED = "stopped"
     LOST = "lost"
+    #: not a state any job is put in: how a job whose files cannot be read is shown (``Job.damage``)
+    DAMAGED = "damaged"
 
     @property
     def active(self) -> bool:
@@ -126,6 +128,9 @@ class JobSpec:
     gpu_set: str = "all"
     #: seconds to wait after SIGINT, then after SIGTERM, before escalating
     stop_grace_s: tuple[float, float] = (20.0, 10.0)
+    #: the config file a training run was started from (workspace-relative), to tell the user
+    #: when they start a config that is already queued or running
+    config: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -134,10 +139,28 @@ class JobSpec:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "JobSpec":
+        """Checked like ``JobStatus.from_dict``: ValueError naming the field."""
+        if not isinstance(d, dict):
+            raise ValueError(f"spec is not a JSON object but {type(d).__name__}")
         known = {f.name for f in fields(cls)}
         kw = {k: v for k, v in d.items() if k in known}
+        argv = kw.get("argv")
+        if not isinstance(argv, list) or not all(isinstance(a, str) for a in argv):
+            raise ValueError("spec.argv is not a list of text")
+        env = kw.get("env", {})
+        if not isinstance(env, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in env.items()):
+            raise ValueError("spec.env is not a text-to-text table")
+        for k in ("cwd", "expected_output", "output_dir", "tb_dir", "kind", "gpu_set", "config"):
+            if kw.get(k) is not None and not isinstance(kw[k], str):
+                raise ValueError(f"spec.{k} is {kw[k]!r}, not text")
         if "stop_grace_s" in kw:
-            kw["stop_grace_s"] = tuple(float(x) for x in kw["stop_grace_s"])
+            try:
+                a, b = (float(x) for x in kw["stop_grace_s"])
+            except (TypeError, ValueError):
+                raise ValueError("spec.stop_grace_s is not two numbers") from None
+            kw["stop_grace_s"] = (a, b)
+        if not isinstance(kw.get("files", {}), dict):
+            raise ValueError("spec.files is not a table")
         return cls(**kw)
 
 
@@ -164,6 +187,9 @@ class JobStatus:
     #: None, "now" or "after_checkpoint" (set by JobManager.stop, acted on by the runner)
     stop_request: str | None = None
     stop_requested_at: float | None = None
+    #: the machine's boot time when the runner started (psutil.boot_time): after a reboot no pid
+    #: or process group recorded here is ours any more, whatever its number
+    boot_time: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -172,9 +198,35 @@ class JobStatus:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "JobStatus":
+        """Checked: a file written by a bug, a tool or a full disk raises ValueError naming the
+        field, so one damaged job is shown as damaged instead of breaking every listing."""
+        if not isinstance(d, dict):
+            raise ValueError(f"not a JSON object but {type(d).__name__}")
         known = {f.name for f in fields(cls)}
         kw = {k: v for k, v in d.items() if k in known}
-        kw["state"] = JobState(kw.get("state", "queued"))
+        state = kw.get("state", "queued")
+        try:
+            kw["state"] = JobState(state)
+        except ValueError:
+            raise ValueError(f"unknown state {state!r}") from None
+        if kw["state"] == JobState.DAMAGED:
+            raise ValueError("unknown state 'damaged'")
+        for k in _INT_FIELDS:
+            v = kw.get(k)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, int)):
+                raise ValueError(f"{k} is {v!r}, not a whole number")
+        for k in _TIME_FIELDS:
+            v = kw.get(k)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))):
+                raise ValueError(f"{k} is {v!r}, not a number")
+        for k in ("reason", "stop_request"):
+            if kw.get(k) is not None and not isinstance(kw[k], str):
+                raise ValueError(f"{k} is {kw[k]!r}, not text")
+        lines = kw.get("error_lines", [])
+        if not isinstance(lines, list) or not all(isinstance(x, str) for x in lines):
+            raise ValueError("error_lines is not a list of text lines")
+        if "created_at" in kw and kw["created_at"] is None:
+            kw.pop("created_at")
         return cls(**kw)
 
     @property
@@ -184,19 +236,32 @@ class JobStatus:
         return (self.ended_at or time.time()) - self.started_at
 
 
+_INT_FIELDS = ("runner_pid", "child_pid", "child_pgid", "exit_code")
+_TIME_FIELDS = ("created_at", "started_at", "ended_at", "runner_create_time", "child_create_time",
+                "child_ended_at", "runner_cpu_s", "stop_requested_at", "boot_time")
+
+
 @dataclass
 class Job:
-    """One job folder, as read from disk."""
+    """One job folder, as read from disk.
+
+    ``damage`` is set (one line: which file, what is wrong) when a file of the job cannot be read;
+    such a job is listed with state ``damaged`` and never started, stopped or reconciled.
+    ``unrecorded`` is set by a read that sees an active job whose runner is gone: the job is shown
+    ``lost`` but nothing is written until an explicit reconcile (``JobManager.reconcile``).
+    """
 
     id: str
     dir: Path
     name: str
     spec: JobSpec
     status: JobStatus
+    damage: str | None = None
+    unrecorded: str | None = None
 
     @property
     def state(self) -> JobState:
-        return self.status.state
+        return JobState.DAMAGED if self.damage else self.status.state
 
     @property
     def progress_path(self) -> Path:
@@ -225,7 +290,9 @@ class Job:
             "id": self.id,
             "name": self.name,
             "kind": self.spec.kind,
-            "state": s.state.value,
+            "state": self.state.value,
+            "damage": self.damage,
+            "unrecorded": self.unrecorded,
             "created_at": s.created_at,
             "started_at": s.started_at,
             "ended_at": s.ended_at,

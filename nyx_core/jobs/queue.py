@@ -69,12 +69,3 @@ class JobQueue:
             ids.insert(j, ids.pop(i))
             self._write(ids)
             return ids
-
-    def pop_first(self) -> str | None:
-        """Caller holds the lock."""
-        ids = self.ids()
-        if not ids:
-            return None
-        first = ids.pop(0)
-        self._write(ids)
-        return first

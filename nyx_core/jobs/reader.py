@@ -56,6 +56,38 @@ class ProgressReader:
         return [ev for ev in (_decode(line) for line in self.read_lines(max_bytes)) if ev is not None]
 
 
+_NUMBER_FIELDS = {
+    "step": ("step", "total", "epoch", "epochs", "it_per_s", "elapsed_s", "eta_s", "avr_loss"),
+    "metric": ("step", "loss", "lr"),
+    "epoch": ("epoch", "epochs"),
+    "summary": ("total", "epochs", "images", "reg_images", "batches_per_epoch", "batch_size", "grad_accum"),
+    "sample": ("epoch", "prompt", "step"),
+    "end": ("exit_code", "duration_s"),
+    "task": ("done", "total", "rate", "eta_s", "elapsed_s"),
+}
+_INT_FIELDS = {"step", "total", "epoch", "epochs", "prompt", "exit_code", "images", "reg_images",
+               "batches_per_epoch", "batch_size", "grad_accum"}
+_TEXT_FIELDS = {"checkpoint": ("path",), "sample": ("path",), "phase": ("phase",), "warning": ("message",),
+                "error": ("message",), "end": ("state",)}
+
+
+def _check_event(ev: dict[str, Any]) -> None:
+    """ValueError naming the field when a known event has a field of the wrong type (a damaged or
+    hand-made line); such an event is skipped and counted, never folded half-way."""
+    kind = ev.get("type")
+    for k in _NUMBER_FIELDS.get(kind, ()):
+        v = ev.get(k)
+        if v is None:
+            continue
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or (k in _INT_FIELDS and not isinstance(v, int)):
+            raise ValueError(f"a {kind} event has {k}={v!r}")
+    for k in _TEXT_FIELDS.get(kind, ()):
+        if ev.get(k) is not None and not isinstance(ev[k], str):
+            raise ValueError(f"a {kind} event has {k}={ev[k]!r}")
+    if kind == "error" and not isinstance(ev.get("lines", []), list):
+        raise ValueError("an error event has lines that are not a list")
+
+
 def _decode(line: bytes) -> dict[str, Any] | None:
     if not line.strip():
         return None
@@ -129,9 +161,22 @@ class ProgressState:
     task: dict[str, Any] | None = None
     #: what a task job reported it produced (its ``result`` event's ``data``)
     result: dict[str, Any] | None = None
+    #: events skipped because a field had the wrong type (a damaged or foreign line), and why
+    #: the first one was
+    bad_events: int = 0
+    bad_event: str | None = None
+    #: (epoch, first step of that epoch), for marking epoch boundaries on the charts
+    epoch_starts: list[list[int]] = field(default_factory=list)
+    #: the end-of-run webhook's outcome (``notify`` event): {"ok": bool, "message": str}
+    notify: dict[str, Any] | None = None
 
     def apply(self, events: list[dict[str, Any]]) -> "ProgressState":
         for ev in events:
+            try:
+                _check_event(ev)
+            except ValueError as exc:
+                self._bad(str(exc))
+                continue
             self.events += 1
             self.last_event_t = ev.get("t", self.last_event_t)
             kind = ev.get("type")
@@ -157,6 +202,7 @@ class ProgressState:
                 self.phase = ev.get("phase")
             elif kind == "epoch":
                 self.epoch, self.epochs = ev.get("epoch"), ev.get("epochs")
+                self._mark_epoch(self.epoch, self.step)
             elif kind == "summary":
                 self.summary.update({k: v for k, v in ev.items() if k not in ("v", "t", "type")})
                 self.total = ev.get("total") or self.total
@@ -175,6 +221,8 @@ class ProgressState:
             elif kind == "end":
                 self.end = {k: v for k, v in ev.items() if k not in ("v", "type")}
                 self.phase = "finished"
+            elif kind == "notify":
+                self.notify = {"ok": bool(ev.get("ok")), "message": str(ev.get("message") or "")}
             elif kind == "task":
                 self.task = {k: v for k, v in ev.items() if k not in ("v", "type")}
             elif kind == "result":
@@ -254,6 +302,14 @@ class ProgressState:
                 header = None
             ev = _decode(m.group(0))
             if ev is not None:
+                if ev.get("type") == "epoch":
+                    # the steps before this line in the chunk were not folded one by one: the
+                    # epoch began after the last step printed before it
+                    at = data.rfind(b',"type":"step","step":', 0, m.start())
+                    if at >= 0:
+                        num = re.match(rb'\d+', data[at + 22:at + 34])
+                        if num:
+                            self.step = max(self.step, int(num.group(0)))
                 self.apply([ev])
                 self.events -= 1  # counted above
         if header is not None:
@@ -308,8 +364,23 @@ class ProgressState:
             self._step_header(_decode(last_step))
         return self
 
+    def _bad(self, why: str) -> None:
+        self.bad_events += 1
+        if self.bad_event is None:
+            self.bad_event = why
+
+    def _mark_epoch(self, epoch: Any, step: int) -> None:
+        if isinstance(epoch, int) and (not self.epoch_starts or self.epoch_starts[-1][0] != epoch):
+            if not self.epoch_starts or epoch > self.epoch_starts[-1][0]:
+                self.epoch_starts.append([epoch, step])
+
     def _step_header(self, ev: dict[str, Any] | None) -> None:
         if not ev:
+            return
+        try:
+            _check_event(ev)
+        except ValueError as exc:
+            self._bad(str(exc))
             return
         self.last_event_t = ev.get("t", self.last_event_t)
         self.step = int(ev.get("step") or 0)
@@ -320,6 +391,8 @@ class ProgressState:
             self.it_per_s = ev["it_per_s"]
         self.eta_s = ev.get("eta_s")
         self.elapsed_s = ev.get("elapsed_s")
+        if self.epoch is not None:
+            self._mark_epoch(self.epoch, max(0, self.step - 1))
         if ev.get("avr_loss") is not None:
             self.avr_loss = ev["avr_loss"]
         if self.end is None:

@@ -13,6 +13,9 @@ import os
 import sys
 
 
+_PRE_FORK_CPU = 0.0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     detach = "--detach" in argv
@@ -21,8 +24,12 @@ def main(argv: list[str] | None = None) -> int:
         print("usage: python -m nyx_core.jobs.runner [--detach] <job dir>", file=sys.stderr)
         return 2
     if detach:
-        # Fork before the heavy imports so the launcher's wait is short; our parent exits at
-        # once and we are re-parented to init (never a zombie of the UI process).
+        # Fork so the launcher's wait is short; our parent exits at once and we are re-parented
+        # to init (never a zombie of the UI process). A forked child's CPU clock starts at zero:
+        # carry the start-up CPU (interpreter + imports) over, so runner_cpu_s is the whole cost.
+        global _PRE_FORK_CPU
+        t = os.times()
+        _PRE_FORK_CPU = t.user + t.system
         if os.fork() > 0:
             os._exit(0)
     from pathlib import Path
@@ -126,6 +133,7 @@ class Runner:
         def begin(s: JobStatus) -> None:
             s.runner_pid = os.getpid()
             s.runner_create_time = control.create_time(os.getpid())
+            s.boot_time = control.boot_time()
             if s.state == JobState.QUEUED:
                 s.state = JobState.STARTING
             s.started_at = s.started_at or time.time()
@@ -386,7 +394,7 @@ class Runner:
             err_lines = errs[-1]["lines"][-15:] if errs else tail_lines(self.dir / "train.log", 15)
 
         t = os.times()
-        cpu = round(t.user + t.system, 3)
+        cpu = round(_PRE_FORK_CPU + t.user + t.system, 3)
 
         def end(s: JobStatus) -> None:
             s.child_ended_at = self.eof_at
@@ -397,11 +405,15 @@ class Runner:
             s.reason = reason
             s.error_lines = err_lines
 
-        st = update_status(self.dir, end)
+        # One order, events first and status last: a reader that sees a final status.json finds
+        # the whole record (the webhook's outcome, then `end`) already in progress.jsonl. A runner
+        # killed in between leaves `end` without a final status; reconcile then takes the state
+        # from that `end` event instead of appending a second one.
+        started = self.started
         self.emit(event("phase", phase="finished"))
-        self.emit(event("end", state=state.value, exit_code=rc,
-                        duration_s=round(ended - (st.started_at or self.started), 3), reason=reason))
-        self._notify(state, ended - (st.started_at or self.started))
+        self._notify(state, ended - started)
+        self.emit(event("end", state=state.value, exit_code=rc, duration_s=round(ended - started, 3), reason=reason))
+        update_status(self.dir, end)
         self.events_fh.close()
         self.series_fh.close()
         try:

@@ -30,7 +30,7 @@ from typing import Callable, Iterator
 from nyx_core.errors import NyxError
 from nyx_core.fsutil import atomic_write_text
 from nyx_core.jobs import control
-from nyx_core.jobs.models import ACTIVE_STATES, Job, JobSpec, JobState, JobStatus, event
+from nyx_core.jobs.models import ACTIVE_STATES, FINAL_STATES, Job, JobSpec, JobState, JobStatus, event
 from nyx_core.jobs.queue import JobQueue
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -101,11 +101,12 @@ class JobStore:
         for rel, text in spec.files.items():
             atomic_write_text(job_dir / "render" / rel, text)
         meta = {"name": name, "kind": spec.kind, "spec": spec.to_dict()}
-        atomic_write_text(job_dir / "job.json", json.dumps(meta, indent=1) + "\n")
         _link_outputs(job_dir, spec)
-        status = JobStatus(state=JobState.QUEUED)
-        write_status(job_dir, status)
+        # job.json last: it is what makes a folder a job, so no reader ever sees a job without
+        # its status (which would be shown as damaged)
+        write_status(job_dir, JobStatus(state=JobState.QUEUED))
         (job_dir / "progress.jsonl").touch()
+        atomic_write_text(job_dir / "job.json", json.dumps(meta, indent=1) + "\n")
         return self.load_dir(job_dir)
 
     # Reading ----------------------------------------------------------------------------
@@ -129,66 +130,123 @@ class JobStore:
         return self.load_dir(self.job_dir(job_id))
 
     def load_dir(self, job_dir: Path) -> Job:
+        """The job in ``job_dir``. Never raises for damaged files: such a job comes back with
+        ``damage`` set (which file, what is wrong), so one bad folder never hides the others."""
         job_dir = Path(job_dir)
-        meta = json.loads((job_dir / "job.json").read_text(encoding="utf-8"))
-        return Job(
-            id=job_dir.name,
-            dir=job_dir,
-            name=meta.get("name", job_dir.name),
-            spec=JobSpec.from_dict(meta["spec"]),
-            status=read_status(job_dir),
-        )
+        damage = None
+        name, spec = job_dir.name, JobSpec(argv=[])
+        try:
+            meta = json.loads((job_dir / "job.json").read_text(encoding="utf-8"))
+            if not isinstance(meta, dict) or not isinstance(meta.get("spec"), dict):
+                raise ValueError("no 'spec' object")
+            spec = JobSpec.from_dict(meta["spec"])
+            if isinstance(meta.get("name"), str) and meta["name"]:
+                name = meta["name"]
+        except (OSError, ValueError, TypeError) as exc:
+            damage = f"job.json: {_why(exc)}"
+        try:
+            status = read_status(job_dir)
+        except NyxError as exc:
+            status = JobStatus(state=JobState.FAILED)
+            status.created_at = _mtime(job_dir)
+            damage = "; ".join(x for x in (damage, str(exc)) if x)
+        return Job(id=job_dir.name, dir=job_dir, name=name, spec=spec, status=status, damage=damage)
 
     def list(self) -> list[Job]:
+        """Every job, newest first; damaged ones included (``Job.damage`` says why)."""
         out = []
         for i in self.ids():
             try:
-                out.append(self.load(i))
-            except (OSError, ValueError, KeyError):
-                continue  # a folder being created right now, or damaged: not a job to show
+                out.append(self.load_dir(self.root / i))
+            except OSError:
+                continue  # removed between listing and reading
         return out
 
     # Reconciling ------------------------------------------------------------------------
-    def reconcile(self, job: Job) -> Job:
-        """Make status.json match reality: an active job whose runner is gone becomes ``lost``.
+    # Reads never change anything: ``observe`` only *says* that a job is lost. Recording it (and
+    # ending a training program its runner left behind) is ``reconcile``, called by explicit
+    # actions (JobManager.reconcile / start / stop, `nyx train reconcile`, the Monitor's button).
 
-        If the runner died but its training program still runs (orphaned), the program's group is
-        terminated so the GPU is freed and no zombie run goes on unseen.
-        """
-        if job.status.state not in ACTIVE_STATES:
-            return job
+    def assess(self, job: Job) -> str | None:
+        """Why ``job`` must be lost (its runner is gone), or None. Pure: reads processes only."""
         st = job.status
-        if st.runner_pid and control.is_alive(st.runner_pid, st.runner_create_time):
+        if job.damage or st.state not in ACTIVE_STATES:
+            return None
+        if st.runner_pid:
+            if st.boot_time is not None and not control.same_boot(st.boot_time):
+                return f"the machine restarted while the job was {st.state.value}"
+            if control.is_alive(st.runner_pid, st.runner_create_time):
+                return None
+            return f"the runner process (pid {st.runner_pid}) disappeared while the job was {st.state.value}"
+        if time.time() - (st.started_at or st.created_at) < STARTING_TIMEOUT_S:
+            return None  # the runner is still starting up
+        return f"the runner process never started (the job was {st.state.value} for {STARTING_TIMEOUT_S:.0f} s)"
+
+    def observe(self, job: Job) -> Job:
+        """``job`` as it really is, without writing: an active job whose runner is gone is shown
+        ``lost`` (in memory) with ``unrecorded`` set."""
+        why = self.assess(job)
+        if why:
+            job.unrecorded = why
+            job.status.state = JobState.LOST
+            job.status.reason = f"{why} (not yet recorded: `nyx train reconcile` or the Monitor's Reconcile)"
+        return job
+
+    def reconcile(self, job: Job) -> Job:
+        """Record what ``observe`` sees: the job becomes ``lost`` with its last log lines, one
+        ``end`` event is appended (exactly one, however many processes reconcile at once), and
+        a training program that outlived its runner is terminated — only processes proven to be
+        the ones the runner started (pid + create time, same boot; see control.own_group_members).
+        """
+        if self.assess(job) is None:
             return job
-        if not st.runner_pid and time.time() - (st.started_at or st.created_at) < STARTING_TIMEOUT_S:
-            return job  # the runner is still starting up
 
         def mark_lost(s: JobStatus) -> None:
             if s.state not in ACTIVE_STATES:
-                return  # the runner finished between our read and the lock
-            if s.runner_pid and control.is_alive(s.runner_pid, s.runner_create_time):
+                return  # the runner finished, or another reader recorded it, before we got the lock
+            current = Job(id=job.id, dir=job.dir, name=job.name, spec=job.spec, status=s)
+            why = self.assess(current)
+            if why is None:
                 return
+            members = control.own_group_members(s.child_pgid, s.child_pid, s.child_create_time, s.boot_time)
             killed = ""
-            if s.child_pgid and control.group_members(s.child_pgid):
-                control.terminate_group(s.child_pgid, (5.0, 5.0), start_with_sigint=False)
+            if members:
+                control.kill_members(members)
                 killed = " Its training process was still running and has been terminated."
-            # the program's last words, or the runner's own (e.g. it failed to start)
-            last = tail_lines(job.log_path, 8) or tail_lines(job.dir / "runner.log", 8)
+            ended = _last_end_event(job.dir)
+            if ended is not None and ended.get("state") in {x.value for x in FINAL_STATES}:
+                # the runner wrote its end event (events first) and died before its status: take it
+                s.state = JobState(ended["state"])
+                s.exit_code = ended.get("exit_code") if isinstance(ended.get("exit_code"), int) else None
+                s.reason = ended.get("reason") if isinstance(ended.get("reason"), str) else None
+                s.ended_at = ended.get("t") if isinstance(ended.get("t"), (int, float)) else time.time()
+                return
             s.state = JobState.LOST
             s.ended_at = time.time()
-            who = f"the runner process (pid {s.runner_pid})" if s.runner_pid else "the runner process"
-            s.reason = f"{who} disappeared while the job was {st.state.value}.{killed}"
-            s.error_lines = last
+            s.reason = why[0].upper() + why[1:] + "." + killed
+            # the program's last words, or the runner's own (e.g. it failed to start)
+            s.error_lines = tail_lines(job.log_path, 8) or tail_lines(job.dir / "runner.log", 8)
+            # inside the status lock, by the one process that made the change: exactly one end
+            append_event(job.dir, event("end", state="lost", exit_code=s.exit_code,
+                                        duration_s=s.duration_s, reason=s.reason))
 
-        new = update_status(job.dir, mark_lost)
-        if new.state == JobState.LOST and st.state != JobState.LOST:
-            append_event(job.dir, event("end", state="lost", exit_code=new.exit_code,
-                                        duration_s=new.duration_s, reason=new.reason))
-        job.status = new
+        try:
+            job.status = update_status(job.dir, mark_lost)
+        except NyxError as exc:  # status.json damaged meanwhile
+            job.damage = str(exc)
         return job
 
     def active(self) -> list[Job]:
-        return [j for j in (self.reconcile(j) for j in self.list()) if j.status.state in ACTIVE_STATES]
+        """Jobs whose runner is alive and active (pure: lost-but-unrecorded jobs are left out)."""
+        return [j for j in (self.observe(j) for j in self.list()) if j.state in ACTIVE_STATES]
+
+    def reconcile_all(self) -> list[Job]:
+        """Record every lost job (see ``reconcile``); returns the jobs that changed."""
+        changed = []
+        for j in self.list():
+            if self.assess(j):
+                changed.append(self.reconcile(j))
+        return changed
 
     # Starting ---------------------------------------------------------------------------
     def start_next(self) -> list[Job]:
@@ -200,14 +258,16 @@ class JobStore:
         """
         started: list[Job] = []
         with self.queue.locked():
-            busy = [j.spec.gpu_set for j in self.active()]
+            # a job whose runner is gone but is not recorded lost yet still holds its GPUs here:
+            # only reconcile (an explicit action) frees them
+            busy = [j.spec.gpu_set for j in self.list() if j.status.state in ACTIVE_STATES and not j.damage]
             for job_id in self.queue.ids():
                 try:
                     job = self.load(job_id)
-                except (JobNotFound, OSError, ValueError, KeyError):
+                except (JobNotFound, OSError):
                     self.queue.remove(job_id, lock=False)
                     continue
-                if job.status.state != JobState.QUEUED:
+                if job.damage or job.status.state != JobState.QUEUED:
                     self.queue.remove(job_id, lock=False)
                     continue
                 if any(gpu_sets_conflict(job.spec.gpu_set, b) for b in busy):
@@ -262,12 +322,62 @@ def _status_lock(job_dir: Path) -> Iterator[None]:
 
 
 def read_status(job_dir: Path) -> JobStatus:
+    """status.json, checked; NyxError("status.json: <what is wrong>") when it cannot be used."""
+    why = "unreadable"
     for _ in range(3):
         try:
-            return JobStatus.from_dict(json.loads((Path(job_dir) / "status.json").read_text(encoding="utf-8")))
-        except ValueError:
-            time.sleep(0.02)  # atomic replace makes this near impossible; be kind anyway
-    raise NyxError(f"status.json of {Path(job_dir).name} is damaged")
+            text = (Path(job_dir) / "status.json").read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise NyxError("status.json: missing") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            why = _why(exc)
+            break
+        if not text.strip():
+            why = "empty"
+        else:
+            try:
+                return JobStatus.from_dict(json.loads(text))
+            except (ValueError, TypeError) as exc:
+                why = _why(exc)
+        time.sleep(0.02)  # atomic replace makes a torn read near impossible; be kind anyway
+    raise NyxError(f"status.json: {why}")
+
+
+def _why(exc: BaseException) -> str:
+    if isinstance(exc, json.JSONDecodeError):
+        return f"not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"
+    if isinstance(exc, FileNotFoundError):
+        return "missing"
+    if isinstance(exc, UnicodeDecodeError):
+        return "not UTF-8 text"
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return Path(path).stat().st_mtime
+    except OSError:
+        return 0.0
+
+
+def _last_end_event(job_dir: Path, max_bytes: int = 65536) -> dict | None:
+    """The last ``end`` event in progress.jsonl (read from its tail), or None."""
+    try:
+        with open(Path(job_dir) / "progress.jsonl", "rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            fh.seek(max(0, fh.tell() - max_bytes))
+            data = fh.read()
+    except OSError:
+        return None
+    for line in reversed(data.split(b"\n")):
+        if b'"end"' in line:
+            try:
+                ev = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(ev, dict) and ev.get("type") == "end":
+                return ev
+    return None
 
 
 def write_status(job_dir: Path, status: JobStatus) -> None:

@@ -162,14 +162,6 @@ def read_records(path: Path, offset: int = 0) -> tuple[list[bytes], int]:
     return records, offset + i
 
 
-def read_scalars(path: Path) -> list[Scalar]:
-    records, _ = read_records(path)
-    out = []
-    for r in records:
-        out += decode_event(r)
-    return out
-
-
 class TBWatcher:
     """Incrementally reads every ``events.out.tfevents.*`` file under a folder (sd-scripts puts them
     in ``<logging_dir>/<timestamp>/network_train/``), remembering an offset per file."""

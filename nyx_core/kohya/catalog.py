@@ -199,10 +199,6 @@ def check_dataset_config(data: dict[str, Any], *, masked_loss: bool = False) -> 
     return problems
 
 
-def pinned_commit() -> str:
-    return known_args()["sd_scripts_commit"]
-
-
 def value_problem(spec: dict, value: object) -> str | None:
     """Why ``value`` is the wrong Python type/choice for an sd-scripts argument, or None."""
     t = spec.get("type")

@@ -25,6 +25,7 @@ from nyx_core.config.model import ConfigError, SamplePrompt, TrainingConfig
 from nyx_core.config.paths import resolve_model_ref
 from nyx_core.fsutil import atomic_write_text
 from nyx_core.kohya import catalog, paths
+from nyx_core.kohya.naming import final_lora
 from nyx_core.settings import Settings
 from nyx_core.workspace import Workspace
 
@@ -45,7 +46,7 @@ class RenderedRun:
 
     def __post_init__(self) -> None:
         if self.expected_output == Path():
-            self.expected_output = Path(self.output_dir) / f"{self.output_name}.safetensors"
+            self.expected_output = final_lora(self.output_dir, self.output_name)
 
     def write(self, render_dir: Path) -> None:
         render_dir = Path(render_dir)
@@ -561,6 +562,7 @@ def render(
         argv=launch_argv(cfg, settings, render_dir / "config.toml"),
         output_dir=Path(output_dir),
         output_name=cfg.output_name,
+        expected_output=final_lora(Path(output_dir), cfg.output_name, cfg.saving.save_model_as),
         args=flat_args(tables),
         dataset=ds,
     )

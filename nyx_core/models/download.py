@@ -128,8 +128,9 @@ def _resolve_hub(src: Source, token: str | None, kind: str | None, license: str 
         raise _hub_error(exc, src.repo, bool(token)) from None
     items = []
     names = [s.rfilename for s in info.siblings or []]
+    keep = set(prune_repo_files(names))
     for s in info.siblings or []:
-        if s.rfilename.startswith(".") or "/." in s.rfilename:
+        if s.rfilename not in keep:
             continue
         sha = s.lfs.sha256 if s.lfs else None
         items.append(Item(s.rfilename, s.size, sha, hub={"repo": src.repo, "file": s.rfilename,
@@ -143,6 +144,35 @@ def _resolve_hub(src: Source, token: str | None, kind: str | None, license: str 
     if kind is None:
         kind = "checkpoint" if "model_index.json" in names else "other"
     return Plan(items, folder=src.repo.split("/")[-1], kind=kind, revision=info.sha)
+
+
+_OTHER_FORMATS = (".bin", ".ckpt", ".pt", ".pth", ".msgpack", ".h5", ".onnx", ".onnx_data", ".pb", ".ot")
+
+
+def prune_repo_files(names: list[str]) -> list[str]:
+    """The files of a whole-repo download worth fetching. Model repos carry the same weights
+    several times (a diffusers SDXL repo is ~70 GB, its pipeline ~14 GB): keep safetensors where a
+    folder has them (drop .bin/.ckpt/Flax/TF/ONNX copies), the full-precision file where an
+    ``.fp16.`` variant sits beside it, and in a diffusers repo (``model_index.json``) skip the
+    single-file checkpoints at the top (download those by file when you want them)."""
+    names = [n for n in names if not n.startswith(".") and "/." not in n]
+    folders: dict[str, list[str]] = {}
+    for n in names:
+        folders.setdefault(n.rsplit("/", 1)[0] if "/" in n else "", []).append(n)
+    diffusers = "model_index.json" in names
+    out = []
+    for folder, files in folders.items():
+        has_st = any(f.endswith(".safetensors") for f in files)
+        for f in files:
+            low = f.lower()
+            if has_st and low.endswith(_OTHER_FORMATS):
+                continue
+            if ".fp16." in low and low.replace(".fp16.", ".") in {x.lower() for x in files}:
+                continue
+            if diffusers and folder == "" and low.endswith((".safetensors", ".ckpt", ".bin")):
+                continue
+            out.append(f)
+    return sorted(out)
 
 
 def _card_license(info) -> str | None:
@@ -536,7 +566,7 @@ def unfinished(ws) -> list[dict]:
             data = json.loads(req.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             continue
-        have = sum(p.stat().st_size for p in d.rglob("*") if p.is_file() and p.name != "request.json")
+        have = sum(p.stat().st_size for p in d.rglob("*") if p.is_file() and p.name.endswith((".part", ".incomplete")))
         out.append({**data, "bytes": have, "key": d.name})
     return out
 

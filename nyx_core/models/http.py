@@ -38,6 +38,20 @@ class Fetched:
     resumed_from: int
 
 
+class _NoAuthAcrossHosts(urllib.request.HTTPRedirectHandler):
+    """Follow redirects, but never carry the token to another host: Civitai and the Hub redirect
+    to signed storage URLs that must not see it (and S3/R2 refuse a request with two credentials)."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):  # noqa: ANN001
+        new = super().redirect_request(req, fp, code, msg, headers, newurl)
+        if new is not None and urllib.parse.urlsplit(newurl).netloc != urllib.parse.urlsplit(req.full_url).netloc:
+            new.remove_header("Authorization")
+        return new
+
+
+_OPENER = urllib.request.build_opener(_NoAuthAcrossHosts)
+
+
 def _sidecar(part: Path) -> Path:
     return part.with_name(part.name + ".json")
 
@@ -128,7 +142,7 @@ def download(url: str, part: Path, *, headers: dict[str, str] | None = None, exp
             if validator:
                 req_headers["If-Range"] = validator
         try:
-            resp = urllib.request.urlopen(urllib.request.Request(url, headers=req_headers), timeout=timeout)
+            resp = _OPENER.open(urllib.request.Request(url, headers=req_headers), timeout=timeout)
         except urllib.error.HTTPError as exc:
             if exc.code == 416 and have and total and have >= total:
                 break  # everything is already here
@@ -173,23 +187,32 @@ def download(url: str, part: Path, *, headers: dict[str, str] | None = None, exp
             if progress:
                 progress(have, total)
             try:
-                with open(part, "r+b" if have else "wb") as out:
-                    out.seek(have)
-                    out.truncate()
+                # unbuffered: what write() accepted is in the file, so ``have`` never runs ahead of it
+                with open(part, "r+b" if have else "wb", buffering=0) as out:
+                    if have:  # "wb" already starts empty
+                        out.seek(have)
+                        out.truncate()
+                    ok = False
                     try:
                         while True:
                             block = resp.read(CHUNK)
                             if not block:
                                 break
-                            out.write(block)
+                            view = memoryview(block)
+                            while view:
+                                view = view[out.write(view):]
                             sha.update(block)
                             have += len(block)
                             failures = 0
                             if progress:
                                 progress(have, total)
+                        ok = True
                     finally:
-                        out.flush()
-                        os.fsync(out.fileno())  # what is in .part is on disk: a restart resumes from it
+                        try:
+                            os.fsync(out.fileno())  # what is in .part is on disk: a restart resumes from it
+                        except OSError:
+                            if ok:
+                                raise
             except OSError as exc:
                 if exc.errno == errno.ENOSPC:
                     raise DownloadError(f"disk full after {have:,} bytes of {part.name.removesuffix('.part')}; "
