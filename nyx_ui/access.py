@@ -39,17 +39,19 @@ def _proxy_reason() -> str | None:
 def blocking_view() -> Callable[[], None] | None:
     """None when the visitor may see the app; otherwise the view to show instead of it."""
     settings = get_settings()
+    view: Callable[[], None] | None
     if not settings.has_password:
         if not is_loopback(st.get_option("server.address")):
-            return refuse_view
-        if _proxy_reason():
-            return refuse_proxy_view
-        http_gate.allow_session(_session_id())
-        return None
-    if st.session_state.get("nyx_authenticated"):
-        http_gate.allow_session(_session_id())
-        return None
-    return login_view
+            view = refuse_view
+        elif _proxy_reason():
+            view = refuse_proxy_view
+        else:
+            view = None
+    else:
+        view = None if st.session_state.get("nyx_authenticated") else login_view
+    # Uploads follow the gate: a session that now meets a form (a password was just set) loses them.
+    (http_gate.allow_session if view is None else http_gate.forget_session)(_session_id())
+    return view
 
 
 def gate() -> bool:
