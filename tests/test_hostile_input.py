@@ -48,8 +48,13 @@ def _png_bomb(path: Path, side: int) -> None:
 
 def _peak_mb(code: str, *args: str) -> tuple[float, subprocess.CompletedProcess]:
     """Run ``code`` in a fresh Python and return its own peak RSS in MB."""
-    wrapper = ("import atexit, resource, sys\n"
-               "atexit.register(lambda: sys.stderr.write(f'PEAK_KB={resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}\\n'))\n"
+    # VmHWM (this process image's peak), not ru_maxrss: that one keeps the forking parent's peak
+    # across exec, so a big test process would be counted as the child's.
+    wrapper = ("import atexit, sys\n"
+               "def _hwm():\n"
+               "    kb = [l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM:')][0]\n"
+               "    sys.stderr.write(f'PEAK_KB={kb}\\n')\n"
+               "atexit.register(_hwm)\n"
                + code)
     proc = subprocess.run([sys.executable, "-c", wrapper, *args], capture_output=True, text=True, cwd=REPO_ROOT,
                           timeout=120)
