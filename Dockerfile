@@ -22,7 +22,8 @@ RUN apt-get update \
 
 USER nyx
 WORKDIR /opt/nyx
-COPY --chown=nyx:nyx requirements.txt pyproject.toml README.md app.py ./
+COPY --chown=nyx:nyx requirements.txt pyproject.toml README.md ./
+COPY --chown=nyx:nyx *.py ./
 COPY --chown=nyx:nyx .streamlit ./.streamlit
 COPY --chown=nyx:nyx nyx_core ./nyx_core
 COPY --chown=nyx:nyx nyx_ui ./nyx_ui

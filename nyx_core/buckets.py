@@ -107,8 +107,10 @@ def effective_min_max(spec: BucketSpec) -> tuple[int, int]:
 
 
 def min_reso_steps_for(script_family: str) -> int:
-    """bucket_reso_steps must be a multiple of this: 64 for SD1.5/SD2 (train_network.py), 32 otherwise."""
-    return 64 if script_family.lower() in ("sd15", "sd1.5", "sd1", "sd2", "sd20", "sd2.x") else 32
+    """bucket_reso_steps must be a multiple of this: 64 for SD1.5/SD2 (train_network.py) and Flux
+    (flux_train_network.py runs that check before its own), 32 for SDXL and SD3 (the family table's
+    ``bucket_multiple``; a test keeps the two equal)."""
+    return 64 if script_family.lower() in ("sd15", "sd1.5", "sd1", "sd2", "sd20", "sd2.x", "flux", "flux.1") else 32
 
 
 def check_reso_steps(spec: BucketSpec, script_family: str) -> str | None:

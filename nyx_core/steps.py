@@ -23,6 +23,7 @@ from typing import Any, NamedTuple
 
 from nyx_core.buckets import BucketSpec, Size, assign, effective_min_max, parse_resolution
 from nyx_core.errors import NyxError
+from nyx_core.jobs.reader import ProgressReader
 
 #: sd-scripts' default for ``max_train_steps`` when neither steps nor epochs are given.
 DEFAULT_MAX_TRAIN_STEPS = 1600
@@ -496,17 +497,10 @@ def speed_from_progress(source: float | str | Path | Iterable[Mapping[str, Any]]
         path = Path(source)
         if not path.is_file():
             return None
-        text = path.read_text(encoding="utf-8", errors="replace")
         if path.suffix != ".jsonl":
-            return speed_from_log(text)
-        records = []
-        for line in text.splitlines():
-            try:
-                rec = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(rec, dict):
-                records.append(rec)
+            return speed_from_log(path.read_text(encoding="utf-8", errors="replace"))
+        # The job progress file has one reader (damaged lines and other schema versions skipped).
+        records = ProgressReader(path.parent, name=path.name).read_new()
     else:
         records = [r for r in source if isinstance(r, Mapping)]
     # progress.jsonl (the job progress file, schema v1) mixes event types; only "step" events carry speed

@@ -17,7 +17,8 @@ from typing import Any
 import streamlit as st
 import tomlkit
 
-from nyx_core.config.enums import FAMILY_LABELS, NETWORK_LABELS, DurationMode, WarmupMode
+from nyx_core.config.enums import NETWORK_LABELS, DurationMode, WarmupMode
+from nyx_core.config.families import FAMILIES
 from nyx_core.config.labels import LABELS
 from nyx_core.config.model import TrainingConfig
 from nyx_core.kohya import catalog
@@ -315,12 +316,12 @@ def config_form(base: dict[str, Any], *, ws: Workspace) -> tuple[dict[str, Any],
     """Draw every tab for ``base`` (plain config data); return the edited data and widget errors."""
     errors = FormErrors()
     data = {k: (dict(v) if isinstance(v, dict) else v) for k, v in base.items()}
-    fams = list(FAMILY_LABELS)
+    fams = list(FAMILIES)
     current_family = base["model"]["family"]
     top1, top2 = st.columns([1, 2])
     with top1:
         family = st.selectbox("Model family", fams, index=[f.value for f in fams].index(str(current_family)),
-                              format_func=lambda f: FAMILY_LABELS[f], key=key("model.family"))
+                              format_func=lambda f: FAMILIES[f].label, key=key("model.family"))
     with top2:
         st.caption("Options that don't apply to the chosen family are hidden (their values are kept).")
     data["model"]["family"] = family

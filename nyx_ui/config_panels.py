@@ -11,7 +11,8 @@ from typing import Any
 import streamlit as st
 
 from nyx_core.config import ConfigError, TrainingConfig, load_config, new_config, save_config, steps_for, validate
-from nyx_core.config.enums import FAMILY_LABELS, Family
+from nyx_core.config.enums import Family
+from nyx_core.config.families import FAMILIES
 from nyx_core.config.io import config_path, list_configs
 from nyx_core.config.model import config_from_data
 from nyx_core.config.presets import apply_preset, list_presets, save_user_preset
@@ -91,7 +92,7 @@ def new_config_form(ws: Workspace) -> None:
 
     with st.form("tc_new", clear_on_submit=False, border=False):
         name = st.text_input("Name", key="tc_new_name", placeholder="e.g. ohwx-woman-sdxl")
-        family = st.selectbox("Model family", list(Family), format_func=lambda f: FAMILY_LABELS[f], key="tc_new_family")
+        family = st.selectbox("Model family", list(Family), format_func=lambda f: FAMILIES[f].label, key="tc_new_family")
         kind = st.selectbox("Preset", ["none", "character", "style", "concept"], key="tc_new_preset")
         low = st.checkbox("Low VRAM variant", key="tc_new_low")
         datasets = [""] + [d.name for d in list_datasets(ws)]

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from nyx_core.config.families import FAMILIES
 from nyx_core.errors import NyxError
 from nyx_core.fsutil import human_size
 from nyx_core.models import CATALOG, picker_options, scan
@@ -15,7 +16,8 @@ from nyx_core.models.detect import KIND_DIRS
 
 PUBLISH_KEY = "models_publish_path"
 TASK_KINDS = ("download", "upload", "hash")
-FAMILY_NAMES = {"sd15": "SD 1.5 / 2.x", "sdxl": "SDXL", "flux": "Flux.1", "sd3": "SD 3.5"}
+#: The family table's labels by family id.
+FAMILY_NAMES = {f.value: s.label for f, s in FAMILIES.items()}
 
 
 @st.cache_data(ttl=3, show_spinner=False)

@@ -11,6 +11,7 @@ import pandas as pd
 import streamlit as st
 
 from nyx_core.buckets import BucketSpec, check_reso_steps
+from nyx_core.config.families import FAMILIES
 from nyx_core.errors import NyxError
 from nyx_core.steps import (
     DatasetPlan,
@@ -58,10 +59,9 @@ def _past_speeds() -> list[tuple[str, float]]:
         return []
 
 
-# family -> (resolution, min bucket, max bucket): the sizes each family is usually trained at
-FAMILY_DEFAULTS = {"SD1.5": (512, 256, 1024), "SDXL": (1024, 512, 2048), "Flux.1": (1024, 512, 2048),
-                   "SD3.5": (1024, 512, 2048)}
-FAMILY_SCRIPT = {"SD1.5": "sd15", "SDXL": "sdxl", "Flux.1": "flux", "SD3.5": "sd3"}
+# family -> (resolution, min bucket, max bucket): the sizes each family is usually trained at (the family table)
+FAMILY_DEFAULTS = {s.short: (s.resolution, s.min_bucket, s.max_bucket) for s in FAMILIES.values()}
+FAMILY_SCRIPT = {s.short: s.family.value for s in FAMILIES.values()}
 
 
 def _apply_family() -> None:
@@ -117,7 +117,7 @@ if use_dataset:
         lo = b1.number_input("Min bucket resolution", 64, 4096, 256, 64, key="calc_min_reso")
         hi = b2.number_input("Max bucket resolution", 64, 8192, 1024, 64, key="calc_max_reso")
         step = b3.selectbox("Bucket step", [64, 32], key="calc_reso_steps",
-                            help="SD1.5 needs a multiple of 64; SDXL, Flux and SD3.5 accept 32.")
+                            help="SD1.5 and Flux need a multiple of 64; SDXL and SD3.5 accept 32.")
         no_up = b4.checkbox("Don't upscale", value=False, key="calc_no_upscale")
         bucket = BucketSpec((int(resolution), int(resolution)), enable=True, min_reso=int(lo), max_reso=int(hi),
                             reso_steps=int(step), no_upscale=no_up)

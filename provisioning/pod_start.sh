@@ -43,12 +43,17 @@ on_signal() {
 }
 trap on_signal TERM INT HUP
 
+# serve.py, where present, is the app with the HTTP gate in front from the very first request
+# (docs/security.md); app.py otherwise.
+APP=app.py
+if [ -f serve.py ]; then APP=serve.py; fi
+
 delay="${NYX_RESTART_DELAY:-2}"
 echo "pod_start: dashboard on http://$ADDRESS:$PORT (log: $UI_LOG)"
 while :; do
   echo "== $(date -u +%FT%TZ) starting the UI on $ADDRESS:$PORT" >>"$UI_LOG"
   started=$(date +%s)
-  "$PY" -m streamlit run app.py --server.address "$ADDRESS" --server.port "$PORT" --server.headless true \
+  "$PY" -m streamlit run "$APP" --server.address "$ADDRESS" --server.port "$PORT" --server.headless true \
     >>"$UI_LOG" 2>&1 &
   child=$!
   echo "$child" >"$NYX_LOGS/ui.pid"

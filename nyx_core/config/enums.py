@@ -20,12 +20,6 @@ class Family(_StrEnum):
     sd3 = "sd3"  # SD3 / SD3.5
 
 
-FAMILY_LABELS = {
-    Family.sd15: "SD 1.5 / 2.x",
-    Family.sdxl: "SDXL",
-    Family.flux: "Flux.1 (dev / schnell)",
-    Family.sd3: "SD 3.5",
-}
 
 
 class FluxVariant(_StrEnum):
@@ -173,3 +167,13 @@ class SaveModelAs(_StrEnum):
     safetensors = "safetensors"
     ckpt = "ckpt"
     pt = "pt"
+
+
+def __getattr__(name: str):  # noqa: ANN202 - module attribute hook
+    # FAMILY_LABELS lives in the family table (families.py imports this module, so it is looked
+    # up on first use rather than imported here).
+    if name == "FAMILY_LABELS":
+        from nyx_core.config.families import FAMILIES
+
+        return {f: s.label for f, s in FAMILIES.items()}
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -16,7 +16,8 @@ from pydantic import ValidationError
 
 from nyx_core.config.enums import Family
 from nyx_core.config.labels import where
-from nyx_core.config.model import FAMILY_DEFAULTS, ProjectConfig, ModelConfig, TrainingConfig, merge_groups
+from nyx_core.config.families import spec
+from nyx_core.config.model import ModelConfig, ProjectConfig, TrainingConfig, merge_groups
 
 #: "mapped": set on a Nyx field as given. "converted": set, but changed on the way (the note says
 #: how). "extra": kept in advanced.extra. "ignored" / "unmapped": not carried over (no training
@@ -247,13 +248,6 @@ SD_SCRIPTS_DEFAULTS: dict[str, dict[str, Any]] = {
     "saving": {"save_every_n_epochs": 0},
     "samples": {"sampler": "ddim"},
 }
-SD_SCRIPTS_FAMILY_DEFAULTS: dict[Family, dict[str, dict[str, Any]]] = {
-    Family.flux: {"advanced": {"timestep_sampling": "sigma", "model_prediction_type": "sigma_scaled",
-                               "guidance_scale": 3.5, "discrete_flow_shift": 3.0, "weighting_scheme": "uniform"}},
-    Family.sd3: {"advanced": {"weighting_scheme": "uniform", "training_shift": 1.0}},
-}
-
-
 def import_base(name: str, family: Family) -> TrainingConfig:
     """A config of ``family`` holding sd-scripts' defaults (resolution from the family: sd-scripts
     has none and refuses to start without one)."""
@@ -262,7 +256,7 @@ def import_base(name: str, family: Family) -> TrainingConfig:
     except ValidationError:
         project = ProjectConfig(name="imported")
     cfg = TrainingConfig(project=project, model=ModelConfig(family=family))
-    res = FAMILY_DEFAULTS[family]["dataset"]["resolution"]
-    cfg = merge_groups(cfg, {"dataset": {"resolution": res}})
+    fam = spec(family)
+    cfg = merge_groups(cfg, {"dataset": {"resolution": fam.resolution}})
     cfg = merge_groups(cfg, SD_SCRIPTS_DEFAULTS)
-    return merge_groups(cfg, SD_SCRIPTS_FAMILY_DEFAULTS.get(family, {}))
+    return merge_groups(cfg, fam.sd_scripts_defaults)

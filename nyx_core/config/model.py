@@ -14,6 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from nyx_core.errors import NyxError
 
+from nyx_core.config.families import FAMILIES
+
 from nyx_core.config.enums import (
     Attention,
     DurationMode,
@@ -351,42 +353,9 @@ def _drop_none(obj: Any) -> Any:
     return obj
 
 
-#: What a fresh config of each family starts from (the "recipe" presets refine it further).
-FAMILY_DEFAULTS: dict[Family, dict[str, dict[str, Any]]] = {
-    Family.sd15: {
-        "dataset": {"resolution": 512, "min_bucket_reso": 256, "max_bucket_reso": 1024, "bucket_reso_steps": 64},
-        "network": {"dim": 16, "alpha": 8.0},
-        "optimizer": {"learning_rate": 1e-4, "text_encoder_lr": 5e-5},
-        "performance": {"mixed_precision": "fp16", "save_precision": "fp16"},
-    },
-    Family.sdxl: {
-        "dataset": {"resolution": 1024, "min_bucket_reso": 512, "max_bucket_reso": 2048, "bucket_reso_steps": 64},
-        "network": {"dim": 16, "alpha": 8.0, "train_unet_only": True},
-        "optimizer": {"learning_rate": 1e-4, "text_encoder_lr": 0.0},
-        "performance": {"mixed_precision": "bf16", "save_precision": "bf16",
-                        "cache_text_encoder_outputs": True},
-    },
-    Family.flux: {
-        "dataset": {"resolution": 1024, "min_bucket_reso": 512, "max_bucket_reso": 2048, "bucket_reso_steps": 64},
-        "network": {"dim": 16, "alpha": 16.0, "train_unet_only": True},
-        "optimizer": {"learning_rate": 1e-4, "text_encoder_lr": 0.0},
-        "performance": {"mixed_precision": "bf16", "save_precision": "bf16", "fp8_base": True,
-                        "cache_text_encoder_outputs": True, "cache_text_encoder_outputs_to_disk": True,
-                        "cache_latents_to_disk": True},
-        "advanced": {"timestep_sampling": "shift", "model_prediction_type": "raw", "guidance_scale": 1.0,
-                     "discrete_flow_shift": 3.1582},
-        "samples": {"sampler": "euler"},
-    },
-    Family.sd3: {
-        "dataset": {"resolution": 1024, "min_bucket_reso": 512, "max_bucket_reso": 2048, "bucket_reso_steps": 64},
-        "network": {"dim": 16, "alpha": 16.0, "train_unet_only": True},
-        "optimizer": {"learning_rate": 1e-4, "text_encoder_lr": 0.0},
-        "performance": {"mixed_precision": "bf16", "save_precision": "bf16",
-                        "cache_text_encoder_outputs": True, "cache_text_encoder_outputs_to_disk": True},
-        "advanced": {"weighting_scheme": "uniform", "training_shift": 3.0},
-        "samples": {"sampler": "euler"},
-    },
-}
+#: What a fresh config of each family starts from (the "recipe" presets refine it further); a
+#: view of the family table.
+FAMILY_DEFAULTS: dict[Family, dict[str, dict[str, Any]]] = {f: s.defaults for f, s in FAMILIES.items()}
 
 
 def merge_groups(cfg: TrainingConfig, groups: dict[str, dict[str, Any]]) -> TrainingConfig:

@@ -15,6 +15,7 @@ import tomlkit
 from tomlkit.exceptions import TOMLKitError
 
 from nyx_core.config.enums import Family
+from nyx_core.config.families import spec
 from nyx_core.config.model import ConfigError, TrainingConfig, merge_groups
 from nyx_core.fsutil import atomic_write_text
 from nyx_core.workspace import Workspace
@@ -57,6 +58,12 @@ def recipe_only(groups: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
 
 # Built-ins ----------------------------------------------------------------------------------
+def _family_dataset(family: Family) -> dict[str, Any]:
+    """The family table's usual resolution and bucket range."""
+    return dict(spec(family).defaults["dataset"])
+
+
+
 _KIND = {
     "character": ("Character / person", {
         "dataset": {"flip_aug": False, "max_train_epochs": 10, "duration": "epochs"},
@@ -87,8 +94,7 @@ _FAMILY = {
                   "dataset": {"shuffle_caption": True, "keep_tokens": 1, "caption_dropout_rate": 0.05, "batch_size": 2}},
         "concept": {"network": {"dim": 16, "alpha": 8.0}, "optimizer": {"learning_rate": 1e-4, "text_encoder_lr": 5e-5},
                     "dataset": {"shuffle_caption": True, "keep_tokens": 1, "batch_size": 2}},
-        "common": {"dataset": {"resolution": 512, "min_bucket_reso": 256, "max_bucket_reso": 1024, "enable_bucket": True,
-                               "bucket_reso_steps": 64},
+        "common": {"dataset": {**_family_dataset(Family.sd15), "enable_bucket": True},
                    "performance": {"mixed_precision": "fp16", "save_precision": "fp16", "cache_latents": True},
                    "model": {"clip_skip": 0}},
         "lowvram": {"dataset": {"batch_size": 1}, "performance": {"gradient_checkpointing": True,
@@ -98,8 +104,7 @@ _FAMILY = {
         "character": {"network": {"dim": 16, "alpha": 8.0}, "optimizer": {"learning_rate": 1e-4}},
         "style": {"network": {"dim": 32, "alpha": 16.0}, "optimizer": {"learning_rate": 1e-4}},
         "concept": {"network": {"dim": 16, "alpha": 8.0}, "optimizer": {"learning_rate": 1e-4}},
-        "common": {"dataset": {"resolution": 1024, "min_bucket_reso": 512, "max_bucket_reso": 2048, "enable_bucket": True,
-                               "bucket_reso_steps": 64, "batch_size": 2, "shuffle_caption": False},
+        "common": {"dataset": {**_family_dataset(Family.sdxl), "enable_bucket": True, "batch_size": 2, "shuffle_caption": False},
                    "network": {"train_unet_only": True}, "optimizer": {"text_encoder_lr": 0.0},
                    "performance": {"mixed_precision": "bf16", "save_precision": "bf16", "cache_latents": True,
                                    "cache_text_encoder_outputs": True}},
@@ -111,8 +116,7 @@ _FAMILY = {
         "character": {"network": {"dim": 16, "alpha": 16.0}, "optimizer": {"learning_rate": 1e-4}},
         "style": {"network": {"dim": 32, "alpha": 32.0}, "optimizer": {"learning_rate": 1e-4}},
         "concept": {"network": {"dim": 16, "alpha": 16.0}, "optimizer": {"learning_rate": 1e-4}},
-        "common": {"dataset": {"resolution": 1024, "min_bucket_reso": 512, "max_bucket_reso": 2048, "enable_bucket": True,
-                               "bucket_reso_steps": 64, "batch_size": 1, "shuffle_caption": False},
+        "common": {"dataset": {**_family_dataset(Family.flux), "enable_bucket": True, "batch_size": 1, "shuffle_caption": False},
                    "network": {"train_unet_only": True}, "optimizer": {"text_encoder_lr": 0.0},
                    "performance": {"mixed_precision": "bf16", "save_precision": "bf16", "fp8_base": True,
                                    "cache_latents": True, "cache_latents_to_disk": True,
@@ -127,8 +131,7 @@ _FAMILY = {
         "character": {"network": {"dim": 16, "alpha": 16.0}, "optimizer": {"learning_rate": 1e-4}},
         "style": {"network": {"dim": 32, "alpha": 32.0}, "optimizer": {"learning_rate": 1e-4}},
         "concept": {"network": {"dim": 16, "alpha": 16.0}, "optimizer": {"learning_rate": 1e-4}},
-        "common": {"dataset": {"resolution": 1024, "min_bucket_reso": 512, "max_bucket_reso": 2048, "enable_bucket": True,
-                               "bucket_reso_steps": 64, "batch_size": 1, "shuffle_caption": False},
+        "common": {"dataset": {**_family_dataset(Family.sd3), "enable_bucket": True, "batch_size": 1, "shuffle_caption": False},
                    "network": {"train_unet_only": True}, "optimizer": {"text_encoder_lr": 0.0},
                    "performance": {"mixed_precision": "bf16", "save_precision": "bf16", "cache_latents": True,
                                    "cache_text_encoder_outputs": True, "cache_text_encoder_outputs_to_disk": True},

@@ -25,11 +25,14 @@ from nyx_core.config.enums import (
     Scheduler,
     WarmupMode,
 )
+from nyx_core.config.families import spec
 from nyx_core.config.labels import where
 from nyx_core.config.model import ConfigError, TrainingConfig
 from nyx_core.config.paths import ModelRef, safe_resolve
+from nyx_core.config.plan import RunPlan, plan
 from nyx_core.errors import PathError
 from nyx_core.kohya import catalog
+from nyx_core.kohya import netargs
 from nyx_core.workspace import Workspace
 
 Level = Literal["error", "warning"]
@@ -123,21 +126,26 @@ class _Collector:
         self.items.append(Problem("warning", field, message))
 
 
-def validate(cfg: TrainingConfig, ws: Workspace, settings=None) -> list[Problem]:  # noqa: ANN001
-    """All problems of ``cfg`` (errors first), never stopping at the first one."""
+def validate(cfg: TrainingConfig | RunPlan, ws: Workspace, settings=None) -> list[Problem]:  # noqa: ANN001
+    """All problems of a config (errors first), never stopping at the first one. Pass the
+    config's ``RunPlan`` when you have one: the dataset is then not read again."""
+    run = cfg if isinstance(cfg, RunPlan) else plan(cfg, ws)
+    cfg = run.config
     out = _Collector()
     _check_model(cfg, ws, out)
-    report_ok = _check_dataset(cfg, ws, out)
+    if cfg.dataset.enable_bucket:
+        _check_buckets(cfg, out)
+    report_ok = _check_dataset(run, out)
     _check_duration(cfg, out)
     if report_ok:
-        _check_steps(cfg, ws, out)
+        _check_steps(run, out)
     _check_network(cfg, out)
     _check_optimizer(cfg, out)
     _check_combos(cfg, out)
     _check_samples(cfg, out)
     _check_extra(cfg, out)
     _check_paths(cfg, ws, out)
-    _check_outputs(cfg, ws, out)
+    _check_outputs(run, out)
     if settings is not None:
         found, why = settings.sd_scripts_status()
         if not found:
@@ -184,10 +192,10 @@ def _check_model(cfg: TrainingConfig, ws: Workspace, out: _Collector) -> None:
             elif guess is not None and guess is not fam:
                 out.error("model.base_model", f"{ref.path.name} looks like a {guess.value} model but the family is "
                           f"{fam.value}; change Model › Model family or pick a {fam.value} checkpoint")
-    for name, what in catalog.REQUIRED_ENCODERS[fam]:
+    for name, what in spec(fam).encoders:
         value = getattr(m, name).strip()
         if not value:
-            out.error(f"model.{name}", f"{catalog.FAMILY_NAMES[fam]} needs the {what}; choose its file from workspace/models")
+            out.error(f"model.{name}", f"{spec(fam).short} needs the {what}; choose its file from workspace/models")
         else:
             _ref(ws, value, f"model.{name}", out)
     for name in ("vae",):
@@ -203,25 +211,13 @@ def _check_model(cfg: TrainingConfig, ws: Workspace, out: _Collector) -> None:
         out.warn("model.clip_skip", "SD2 (v2) with clip_skip gives unexpected results in sd-scripts; set clip skip to 0")
 
 
-def _layout(cfg: TrainingConfig, ws: Workspace):  # noqa: ANN202
-    from nyx_core.datasets.layout import scan_dataset
-
-    return scan_dataset(ws, cfg.dataset.name.strip())
-
-
-def _check_dataset(cfg: TrainingConfig, ws: Workspace, out: _Collector) -> bool:
+def _check_dataset(run: RunPlan, out: _Collector) -> bool:
     """Dataset problems; True when the dataset can be counted."""
-    from nyx_core.kohya.render import dataset_subsets
-
-    if not cfg.dataset.name.strip():
-        out.error("dataset.name", "no dataset chosen; pick one on the Dataset tab (create it on the Datasets page)")
+    cfg = run.config
+    if run.dataset_problem or run.layout is None:
+        out.error("dataset.name", run.dataset_problem or "the dataset cannot be read")
         return False
-    try:
-        layout = _layout(cfg, ws)
-        subsets, ext = dataset_subsets(cfg, ws)
-    except Exception as exc:  # DatasetError, PathError, ConfigError: one line each
-        out.error("dataset.name", str(exc).removeprefix("dataset.name: "))
-        return False
+    layout, subsets, ext = run.layout, run.concepts, run.caption_ext
     known = {c.folder.name for c in layout.concepts}
     for o in cfg.dataset.concepts:
         if o.folder not in known:
@@ -265,8 +261,6 @@ def _check_dataset(cfg: TrainingConfig, ws: Workspace, out: _Collector) -> bool:
             out.warn("project.trigger_word", f"the trigger word {trigger!r} is missing from {missing} of "
                      f"{len(images)} captions; add it (Datasets page, bulk edit) so the LoRA learns it")
     d = cfg.dataset
-    if d.enable_bucket:
-        _check_buckets(cfg, out)
     if d.keep_tokens and not d.shuffle_caption and not d.caption_dropout_rate and not d.caption_tag_dropout_rate:
         out.warn("dataset.keep_tokens", "keep tokens only matters with shuffled captions or tag dropout; "
                  "turn on shuffle caption or set keep tokens to 0")
@@ -278,9 +272,9 @@ def _check_buckets(cfg: TrainingConfig, out: _Collector) -> None:
     resolution (after it rounds them to the step) around the training resolution."""
     d, fam = cfg.dataset, cfg.model.family
     step = d.bucket_reso_steps
-    need = catalog.BUCKET_STEP_MULTIPLE[fam]
+    need = spec(fam).bucket_multiple
     if step % need:
-        out.error("dataset.bucket_reso_steps", f"must be a multiple of {need} for {catalog.FAMILY_NAMES[fam]} "
+        out.error("dataset.bucket_reso_steps", f"must be a multiple of {need} for {spec(fam).short} "
                   f"(sd-scripts refuses {step} at start); use {max(need, step // need * need)}")
     width, height = d.resolution, d.resolution_height or d.resolution
     low = d.min_bucket_reso - d.min_bucket_reso % step
@@ -319,13 +313,11 @@ _STEP_WARNING_FIELDS = {
 }
 
 
-def _check_steps(cfg: TrainingConfig, ws: Workspace, out: _Collector) -> None:
-    from nyx_core.config.stepsglue import steps_for
-
-    try:
-        report = steps_for(cfg, ws)
-    except Exception as exc:  # ConfigError, or StepsError for an unreadable image: one line each
-        out.error("dataset.name", str(exc))
+def _check_steps(run: RunPlan, out: _Collector) -> None:
+    report = run.steps
+    if report is None:
+        if not errors_in(out, "dataset.min_bucket_reso") and not errors_in(out, "dataset.max_bucket_reso"):
+            out.error("dataset.name", run.steps_problem or "the steps cannot be counted")
         return
     for w in report.warnings:
         code = getattr(w, "code", "")
@@ -341,8 +333,6 @@ def errors_in(out: _Collector, prefix: str) -> bool:
 
 
 def _check_network(cfg: TrainingConfig, out: _Collector) -> None:
-    from nyx_core.kohya.render import network_args
-
     n = cfg.network
     if n.alpha > n.dim * 2 and n.type in (NetworkType.lora, NetworkType.locon, NetworkType.dora):
         out.warn("network.alpha", f"alpha {n.alpha:g} is more than twice the dim {n.dim}: the effective LR is "
@@ -353,14 +343,12 @@ def _check_network(cfg: TrainingConfig, out: _Collector) -> None:
         out.warn("network.type", "LyCORIS on Flux/SD3 needs a recent lycoris-lora in sd-scripts' venv; "
                  "plain LoRA is the tested path")
     try:
-        network_args(cfg)
+        netargs.network_args(cfg)
     except ConfigError as exc:
         out.error("network.extra_args", str(exc).removeprefix("network.extra_args: "))
 
 
 def _check_optimizer(cfg: TrainingConfig, out: _Collector) -> None:
-    from nyx_core.kohya.render import optimizer_args
-
     o = cfg.optimizer
     lr_field = "optimizer.learning_rate"
     if o.optimizer in ADAPTIVE_LR_OPTIMIZERS:
@@ -397,7 +385,7 @@ def _check_optimizer(cfg: TrainingConfig, out: _Collector) -> None:
         out.error(field, f"sd-scripts refuses warmup with {which} (\"does not require num_warmup_steps\"); "
                   "set warmup to 0 or use constant_with_warmup")
     try:
-        optimizer_args(cfg)
+        netargs.optimizer_args(cfg)
     except ConfigError as exc:
         out.error("optimizer.extra_args", str(exc).removeprefix("optimizer.extra_args: "))
 
@@ -447,17 +435,16 @@ def _check_combos(cfg: TrainingConfig, out: _Collector) -> None:
     if p.full_bf16 and p.full_fp16:
         out.error("performance.full_fp16", "choose full bf16 or full fp16, not both")
     if p.mixed_precision is MixedPrecision.fp16 and fam in (Family.flux, Family.sd3):
-        out.warn("performance.mixed_precision", f"{catalog.FAMILY_NAMES[fam]} is trained in bf16; fp16 overflows")
+        out.warn("performance.mixed_precision", f"{spec(fam).short} is trained in bf16; fp16 overflows")
     if p.gpu_ids:
         count = len(p.gpu_ids.split(","))
         if count != p.num_gpus:
             out.error("performance.gpu_ids", f"{count} GPU id(s) listed but number of GPUs is {p.num_gpus}; make them match")
     if p.attention is Attention.xformers:
         out.warn("performance.attention", "xformers must be installed in sd-scripts' venv; sdpa needs nothing extra")
-    if p.blocks_to_swap and fam in (Family.flux, Family.sd3):
-        limit = 35 if fam is Family.flux else 36
-        if p.blocks_to_swap > limit:
-            out.error("performance.blocks_to_swap", f"at most {limit} blocks can be swapped for {catalog.FAMILY_NAMES[fam]}")
+    limit = spec(fam).max_blocks_to_swap
+    if p.blocks_to_swap and limit and p.blocks_to_swap > limit:
+        out.error("performance.blocks_to_swap", f"at most {limit} blocks can be swapped for {spec(fam).short}")
     if a.min_timestep is not None and a.max_timestep is not None and a.min_timestep >= a.max_timestep:
         out.error("advanced.min_timestep", "min timestep must be below max timestep")
     if a.zero_terminal_snr and not cfg.model.v_parameterization and catalog.applies("advanced.zero_terminal_snr", fam):
@@ -539,22 +526,14 @@ def _check_paths(cfg: TrainingConfig, ws: Workspace, out: _Collector) -> None:
 
 
 # Disk space --------------------------------------------------------------------------------
-#: Rough LoRA size per unit of rank at fp16/bf16, measured from real files (SD1.5 dim 4 = 4.8 MB).
-_MB_PER_DIM = {Family.sd15: 1.2, Family.sdxl: 5.7, Family.flux: 10.0, Family.sd3: 6.0}
-
-
-#: Typical width of the layers a LoRA targets; LoKr's stored matrices scale with it, not with dim.
-_LAYER_WIDTH = {Family.sd15: 640, Family.sdxl: 1280, Family.flux: 3072, Family.sd3: 1536}
-
-
 def network_file_bytes(cfg: TrainingConfig) -> float:
     """Rough size of one saved network file. A LoRA grows with dim; a LoKr stores two Kronecker
     factors per layer, and with a dim at least half its second factor's side (the "full-rank"
     trick, e.g. dim 100000) that factor is stored whole: its size follows the layer widths and
     the factor, never the dim."""
-    fam, n = cfg.model.family, cfg.network
-    per_dim = _MB_PER_DIM[fam] * (2 if cfg.performance.save_precision.value == "float" else 1) * 2**20
-    width = _LAYER_WIDTH[fam]
+    fam, n = spec(cfg.model.family), cfg.network
+    per_dim = fam.mb_per_dim * (2 if cfg.performance.save_precision.value == "float" else 1) * 2**20
+    width = fam.layer_width
     if n.type is NetworkType.lokr:
         factor = n.factor if n.factor > 0 else max(int(math.sqrt(width)), 1)
         side = width / factor
@@ -588,37 +567,29 @@ def estimate_output_bytes(cfg: TrainingConfig, images: int, epochs: int) -> int:
         total += per_file * 3 * (saves if cfg.saving.save_state else 1)
     if cfg.performance.cache_latents_to_disk:
         side = max(cfg.dataset.resolution, cfg.dataset.resolution_height) // 8
-        channels = 16 if fam in (Family.flux, Family.sd3) else 4
+        channels = spec(fam).latent_channels
         total += images * side * side * channels * 4
     if cfg.performance.cache_text_encoder_outputs_to_disk and fam in (Family.flux, Family.sd3):
         total += images * 4 * 2**20
     return int(total)
 
 
-def _check_outputs(cfg: TrainingConfig, ws: Workspace, out: _Collector) -> None:
+def _check_outputs(run: RunPlan, out: _Collector) -> None:
+    from nyx_core.fsutil import human_size
     from nyx_core.system import disk_free
 
-    rel = cfg.project.output_dir.strip() or f"{ws.relative(ws.outputs)}/{cfg.project.name}"
-    try:
-        out_dir = ws.resolve(rel)
-    except PathError as exc:
-        out.error("project.output_dir", f"{exc}; pick a folder inside the workspace")
+    cfg, ws, out_dir = run.config, run.ws, run.output_dir
+    if out_dir is None:
+        out.error("project.output_dir", run.output_problem or "the output folder is outside the workspace")
         return
     earlier = out_dir / f"{cfg.output_name}.safetensors"
     if earlier.is_file():
         # sd-scripts overwrites without asking; say so while the old LoRA can still be kept.
         out.warn("project.output_name", f"{ws.relative(earlier)} already exists (an earlier run?) and this run "
                  "will overwrite it and its epoch files; change the output name, or move the old LoRA to keep it")
-    images = 0
-    try:
-        layout = _layout(cfg, ws) if cfg.dataset.name.strip() else None
-        images = layout.image_count if layout else 0
-    except Exception:
-        pass
-    epochs = cfg.dataset.max_train_epochs if cfg.dataset.duration is DurationMode.epochs else 10
-    need = estimate_output_bytes(cfg, images, epochs)
+    images = run.layout.image_count if run.layout is not None else 0
+    need = estimate_output_bytes(cfg, images, run.epochs_for_estimate)
     free = disk_free(ws.root)
-    from nyx_core.fsutil import human_size
 
     if free < need:
         out.error("project.output_dir", f"about {human_size(need)} is needed for checkpoints and caches but only "

@@ -102,6 +102,7 @@ class JobManager:
         already queued or running unless ``again`` is set: the caller asks the user first."""
         from nyx_core.config import save_config
         from nyx_core.config import validate
+        from nyx_core.config.plan import plan
         from nyx_core.kohya.render import render
 
         found, why = self.settings.sd_scripts_status()
@@ -114,10 +115,11 @@ class JobManager:
             busy = self.runs_of_config(source)
             if busy:
                 raise AlreadyActive(source, busy)
-        problems = validate(cfg, self.ws, self.settings)
+        run_plan = plan(cfg, self.ws)  # the dataset is read once, for pre-flight and rendering
+        problems = validate(run_plan, self.ws, self.settings)
         errors = [p for p in problems if getattr(p, "level", "error") == "error"]
         if errors:
-            listed = "; ".join(f"{p.field}: {p.message}" if p.field else p.message for p in errors)
+            listed = "; ".join(f"{getattr(p, 'label', p.field)}: {p.message}" if p.field else p.message for p in errors)
             raise NyxError(f"the config has {len(errors)} error(s), fix them first: {listed}")
         name = name or _config_name(cfg)
         job_dir = self.store.new_dir(name)
@@ -126,7 +128,7 @@ class JobManager:
             rel = cfg.project.output_dir.strip() or f"{self.ws.relative(self.ws.outputs)}/{cfg.project.name}"
             output_dir = self.ws.resolve(rel) / job_dir.name
             run = render(cfg, ws=self.ws, settings=self.settings, render_dir=job_dir / "render",
-                         logging_dir=job_dir / "tb", output_dir=output_dir)
+                         logging_dir=job_dir / "tb", output_dir=output_dir, plan=run_plan)
             run.write(job_dir / "render")
         except Exception:
             import shutil

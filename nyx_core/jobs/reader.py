@@ -19,8 +19,8 @@ from nyx_core.jobs.models import SCHEMA_VERSION
 
 
 class ProgressReader:
-    def __init__(self, job_dir: Path, offset: int = 0) -> None:
-        self.path = Path(job_dir) / "progress.jsonl"
+    def __init__(self, job_dir: Path, offset: int = 0, *, name: str = "progress.jsonl") -> None:
+        self.path = Path(job_dir) / name
         self.offset = offset
 
     def read_lines(self, max_bytes: int | None = None) -> list[bytes]:

@@ -14,22 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from nyx_core.config.enums import Family, NetworkType
+from nyx_core.config.families import FAMILIES
 
 _KNOWN = Path(__file__).with_name("known_args.json")
 
-SCRIPTS: dict[Family, str] = {
-    Family.sd15: "train_network.py",
-    Family.sdxl: "sdxl_train_network.py",
-    Family.flux: "flux_train_network.py",
-    Family.sd3: "sd3_train_network.py",
-}
-
-LORA_MODULES: dict[Family, str] = {
-    Family.sd15: "networks.lora",
-    Family.sdxl: "networks.lora",  # sd-scripts' SDXL LoRA is the same module
-    Family.flux: "networks.lora_flux",
-    Family.sd3: "networks.lora_sd3",
-}
+#: Views of the family table (``nyx_core.config.families``), kept for callers.
+SCRIPTS: dict[Family, str] = {f: s.script for f, s in FAMILIES.items()}
+LORA_MODULES: dict[Family, str] = {f: s.lora_module for f, s in FAMILIES.items()}
 LYCORIS_MODULE = "lycoris.kohya"
 
 #: LyCORIS ``algo=`` per network type (DoRA is LoRA with weight decomposition).
@@ -44,9 +35,7 @@ LYCORIS_ALGO: dict[NetworkType, str] = {
 
 ALL = frozenset(Family)
 
-FAMILY_NAMES: dict[Family, str] = {
-    Family.sd15: "SD1.5", Family.sdxl: "SDXL", Family.flux: "Flux", Family.sd3: "SD3.5",
-}
+FAMILY_NAMES: dict[Family, str] = {f: s.short for f, s in FAMILIES.items()}
 _UNET = frozenset({Family.sd15, Family.sdxl})
 _DIT = frozenset({Family.flux, Family.sd3})
 
@@ -83,16 +72,10 @@ FIELD_FAMILIES: dict[str, frozenset[Family]] = {
 }
 
 #: Encoders each family needs besides the base model: (field, what it is).
-REQUIRED_ENCODERS: dict[Family, tuple[tuple[str, str], ...]] = {
-    Family.sd15: (),
-    Family.sdxl: (),
-    Family.flux: (("clip_l", "CLIP-L text encoder"), ("t5xxl", "T5-XXL text encoder"), ("ae", "Flux autoencoder (ae)")),
-    Family.sd3: (("clip_l", "CLIP-L text encoder"), ("clip_g", "CLIP-G text encoder"), ("t5xxl", "T5-XXL text encoder")),
-}
+REQUIRED_ENCODERS: dict[Family, tuple[tuple[str, str], ...]] = {f: s.encoders for f, s in FAMILIES.items()}
 
-#: sd-scripts needs bucket_reso_steps to be a multiple of this: train_network.py asserts 64, and
-#: flux_train_network.py runs that base check before its own 32 one, so Flux needs 64 too.
-BUCKET_STEP_MULTIPLE: dict[Family, int] = {Family.sd15: 64, Family.sdxl: 32, Family.flux: 64, Family.sd3: 32}
+#: sd-scripts needs bucket_reso_steps to be a multiple of this (see FamilySpec.bucket_multiple).
+BUCKET_STEP_MULTIPLE: dict[Family, int] = {f: s.bucket_multiple for f, s in FAMILIES.items()}
 
 
 def applies(field: str, family: Family | str) -> bool:

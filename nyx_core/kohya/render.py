@@ -23,8 +23,11 @@ from nyx_core.config.enums import (
 )
 from nyx_core.config.model import ConfigError, SamplePrompt, TrainingConfig
 from nyx_core.config.paths import resolve_model_ref
+from nyx_core.config.plan import ConceptPlan, RunPlan
+from nyx_core.config.plan import plan as make_plan
 from nyx_core.fsutil import atomic_write_text
 from nyx_core.kohya import catalog, paths
+from nyx_core.kohya.netargs import network_args, optimizer_args  # noqa: F401 - re-exported for callers
 from nyx_core.kohya.naming import final_lora
 from nyx_core.settings import Settings
 from nyx_core.workspace import Workspace
@@ -59,46 +62,17 @@ class RenderedRun:
 
 
 # Dataset ----------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class SubsetPlan:
-    """One ``[[datasets.subsets]]``: a concept folder as sd-scripts will read it."""
-
-    image_dir: Path
-    num_repeats: int
-    class_tokens: str
-    is_reg: bool = False
-    images: tuple[Path, ...] = ()
+#: The old name of a concept folder's plan (``nyx_core.config.plan.ConceptPlan``).
+SubsetPlan = ConceptPlan
 
 
-def dataset_subsets(cfg: TrainingConfig, ws: Workspace) -> tuple[list[SubsetPlan], str]:
+def dataset_subsets(cfg: TrainingConfig, ws: Workspace) -> tuple[list[ConceptPlan], str]:
     """The enabled concept folders of the config's dataset, with overrides applied, and the
-    effective caption extension. Raises ``ConfigError`` when there is no dataset to train on."""
-    from nyx_core.datasets.layout import scan_dataset
-
-    name = cfg.dataset.name.strip()
-    if not name:
-        raise ConfigError("dataset.name is empty; pick a dataset on the Dataset tab")
-    try:
-        layout = scan_dataset(ws, name)
-    except ConfigError:
-        raise
-    except Exception as exc:  # DatasetError / PathError: already a one-line message
-        raise ConfigError(f"dataset.name: {exc}") from None
-    overrides = {c.folder: c for c in cfg.dataset.concepts}
-    subsets = []
-    for concept in layout.concepts:
-        o = overrides.get(concept.folder.name)
-        if o is not None and not o.enabled:
-            continue
-        subsets.append(SubsetPlan(
-            image_dir=concept.folder,
-            num_repeats=(o.repeats if o and o.repeats else concept.repeats),
-            class_tokens=(o.class_tokens if o and o.class_tokens is not None else concept.name),
-            is_reg=bool(o and o.is_reg),
-            images=tuple(concept.images),
-        ))
-    ext = cfg.dataset.caption_extension or layout.caption_ext or ".txt"
-    return subsets, ext
+    effective caption extension. Raises ``ConfigError`` when there is no dataset to read."""
+    p = make_plan(cfg, ws, steps=False)
+    if p.dataset_problem:
+        raise ConfigError(f"dataset.name: {p.dataset_problem}")
+    return p.concepts, p.caption_ext
 
 
 def dataset_data(cfg: TrainingConfig, subsets: list[SubsetPlan], caption_ext: str) -> dict[str, Any]:
@@ -200,63 +174,6 @@ def sample_prompts_text(cfg: TrainingConfig) -> str | None:
 
 
 # Training arguments -----------------------------------------------------------------------
-def _kv(key: str, value: Any) -> str:
-    return f"{key}={value}"
-
-
-def network_args(cfg: TrainingConfig) -> list[str]:
-    n, fam = cfg.network, cfg.model.family
-    args: list[str] = []
-    if n.type is NetworkType.lora:
-        if n.conv_dim and fam in (Family.sd15, Family.sdxl):  # kohya LoRA's conv extension (C3Lier)
-            args += [_kv("conv_dim", n.conv_dim), _kv("conv_alpha", _num(n.conv_alpha or n.conv_dim))]
-        if n.rank_dropout:
-            args.append(_kv("rank_dropout", _num(n.rank_dropout)))
-        if n.module_dropout:
-            args.append(_kv("module_dropout", _num(n.module_dropout)))
-    else:
-        args.append(_kv("algo", catalog.LYCORIS_ALGO[n.type]))
-        if n.conv_dim and n.type in (NetworkType.locon, NetworkType.loha, NetworkType.lokr, NetworkType.dora):
-            args += [_kv("conv_dim", n.conv_dim), _kv("conv_alpha", _num(n.conv_alpha or n.conv_dim))]
-        if n.type is NetworkType.lokr:
-            args.append(_kv("factor", n.factor))
-        if n.type is NetworkType.dora:
-            args.append(_kv("dora_wd", "True"))
-        if n.dropout:
-            args.append(_kv("dropout", _num(n.dropout)))
-        if n.rank_dropout:
-            args.append(_kv("rank_dropout", _num(n.rank_dropout)))
-        if n.module_dropout:
-            args.append(_kv("module_dropout", _num(n.module_dropout)))
-    return _with_extras(args, n.extra_args, "network.extra_args", "by Nyx from the network fields")
-
-
-def optimizer_args(cfg: TrainingConfig) -> list[str]:
-    o = cfg.optimizer
-    args: list[str] = []
-    if o.weight_decay is not None:
-        args.append(_kv("weight_decay", _num(o.weight_decay)))
-    if o.betas is not None:
-        args.append(_kv("betas", f"{_num(o.betas[0])},{_num(o.betas[1])}"))
-    return _with_extras(args, o.extra_args, "optimizer.extra_args", "by an optimizer field")
-
-
-def _with_extras(args: list[str], extras: list[str], field: str, set_by: str) -> list[str]:
-    """Nyx's own ``k=v`` args, then the user's extras; an extra may not silently override one of ours."""
-    own = {a.split("=", 1)[0] for a in args}
-    for extra in extras:
-        key = extra.split("=", 1)[0].strip()
-        if key in own:
-            raise ConfigError(f"{field}: {key!r} is already set {set_by}; change it there")
-        args.append(extra.strip())
-    return args
-
-
-def _num(x: float) -> str:
-    """Short text for a number inside a "k=v" string (sd-scripts literal_evals it)."""
-    return repr(int(x)) if float(x).is_integer() and abs(x) < 1e15 else repr(float(x))
-
-
 def _path_arg(ws: Workspace, value: str, field: str, *, allow_hub: bool = False) -> str:
     ref = resolve_model_ref(ws, value, allow_hub=allow_hub)
     if not ref.exists:
@@ -265,21 +182,10 @@ def _path_arg(ws: Workspace, value: str, field: str, *, allow_hub: bool = False)
     return ref.value
 
 
-def training_args(
-    cfg: TrainingConfig,
-    *,
-    ws: Workspace,
-    dataset_config: Path,
-    sample_prompts: Path | None,
-    logging_dir: Path,
-    output_dir: Path,
-) -> dict[str, dict[str, Any]]:
-    """sd-scripts arguments grouped into TOML tables (sd-scripts flattens the tables)."""
-    fam = cfg.model.family
-    m, d, n, o, p, a, s, sm, lg = (cfg.model, cfg.dataset, cfg.network, cfg.optimizer, cfg.performance,
-                                   cfg.advanced, cfg.saving, cfg.samples, cfg.logging)
-    app = lambda f: catalog.applies(f, fam)  # noqa: E731
-
+def _model_table(cfg: TrainingConfig, ws: Workspace) -> dict[str, Any]:
+    """The base model, encoders, continue-from LoRA and resume state (paths resolved in the workspace)."""
+    m = cfg.model
+    app = lambda f: catalog.applies(f, cfg.model.family)  # noqa: E731
     model: dict[str, Any] = {}
     if not m.base_model.strip():
         raise ConfigError("model.base_model is empty; choose a base model file from workspace/models")
@@ -298,7 +204,14 @@ def training_args(
         model["network_weights"] = _path_arg(ws, m.network_weights, "model.network_weights")
     if m.resume_state.strip():
         model["resume"] = _path_arg(ws, m.resume_state, "model.resume_state")
+    return model
 
+
+def _dataset_table(cfg: TrainingConfig, dataset_config: Path) -> dict[str, Any]:
+    """Which dataset file, and the caches sd-scripts keeps of it."""
+    p = cfg.performance
+    a = cfg.advanced
+    app = lambda f: catalog.applies(f, cfg.model.family)  # noqa: E731
     dataset: dict[str, Any] = {"dataset_config": str(dataset_config)}
     if p.cache_latents or p.cache_latents_to_disk:
         dataset["cache_latents"] = True
@@ -315,7 +228,14 @@ def training_args(
         dataset["t5xxl_max_token_length"] = int(a.t5xxl_max_token_length)
     if a.apply_t5_attn_mask and app("advanced.apply_t5_attn_mask"):
         dataset["apply_t5_attn_mask"] = True
+    return dataset
 
+
+def _network_table(cfg: TrainingConfig) -> dict[str, Any]:
+    """The network module, its size and k=v arguments, what trains, metadata."""
+    fam = cfg.model.family
+    n = cfg.network
+    o = cfg.optimizer
     network: dict[str, Any] = {
         "network_module": catalog.network_module(fam, n.type),
         "network_dim": int(n.dim),
@@ -334,7 +254,13 @@ def training_args(
     trigger = cfg.project.trigger_word.strip()
     if trigger:
         network["metadata_trigger_phrase"] = trigger
+    return network
 
+
+def _optimizer_table(cfg: TrainingConfig) -> dict[str, Any]:
+    """Optimizer, learning rates and schedule."""
+    o = cfg.optimizer
+    unet_only = cfg.network.train_unet_only or cfg.optimizer.text_encoder_lr == 0
     optimizer: dict[str, Any] = {
         "optimizer_type": o.optimizer.value,
         "learning_rate": float(o.learning_rate),
@@ -357,7 +283,15 @@ def training_args(
         optimizer["lr_scheduler_num_cycles"] = int(o.num_cycles)
     if o.scheduler is Scheduler.polynomial:
         optimizer["lr_scheduler_power"] = float(o.power)
+    return optimizer
 
+
+def _training_table(cfg: TrainingConfig, output_dir: Path) -> dict[str, Any]:
+    """Output, precision, duration (exactly one of epochs/steps), memory savers and saving."""
+    d = cfg.dataset
+    p = cfg.performance
+    s = cfg.saving
+    app = lambda f: catalog.applies(f, cfg.model.family)  # noqa: E731
     training: dict[str, Any] = {
         "output_dir": str(output_dir),
         "output_name": cfg.output_name,
@@ -401,7 +335,14 @@ def training_args(
         training["save_state"] = True
     if s.save_state_on_train_end:
         training["save_state_on_train_end"] = True
+    return training
 
+
+def _advanced_table(cfg: TrainingConfig) -> dict[str, Any]:
+    """Noise, loss and timestep options, per family."""
+    fam = cfg.model.family
+    a = cfg.advanced
+    app = lambda f: catalog.applies(f, cfg.model.family)  # noqa: E731
     adv: dict[str, Any] = {}
     if a.noise_offset:
         adv["noise_offset"] = float(a.noise_offset)
@@ -435,7 +376,12 @@ def training_args(
         adv["weighting_scheme"] = a.weighting_scheme.value
     if fam is Family.sd3:
         adv["training_shift"] = float(a.training_shift)
+    return adv
 
+
+def _sample_table(cfg: TrainingConfig, sample_prompts: Path | None) -> dict[str, Any]:
+    """Sample images (only with a prompt file)."""
+    sm = cfg.samples
     sample: dict[str, Any] = {}
     if sample_prompts is not None:
         sample["sample_prompts"] = str(sample_prompts)
@@ -446,7 +392,12 @@ def training_args(
             sample["sample_every_n_steps"] = int(sm.sample_every_n_steps)
         if sm.sample_at_first:
             sample["sample_at_first"] = True
+    return sample
 
+
+def _logging_table(cfg: TrainingConfig, logging_dir: Path) -> dict[str, Any]:
+    """TensorBoard always; wandb when chosen (the key comes from the environment)."""
+    lg = cfg.logging
     logging: dict[str, Any] = {"logging_dir": str(logging_dir), "log_with": "all" if lg.wandb else "tensorboard"}
     if lg.wandb:
         logging["log_tracker_name"] = lg.wandb_project.strip() or cfg.project.name
@@ -454,16 +405,29 @@ def training_args(
             logging["wandb_run_name"] = lg.wandb_run_name.strip()
     if lg.log_prefix.strip():
         logging["log_prefix"] = lg.log_prefix.strip()
+    return logging
 
+
+def training_args(
+    cfg: TrainingConfig,
+    *,
+    ws: Workspace,
+    dataset_config: Path,
+    sample_prompts: Path | None,
+    logging_dir: Path,
+    output_dir: Path,
+) -> dict[str, dict[str, Any]]:
+    """sd-scripts arguments grouped into TOML tables (sd-scripts flattens the tables)."""
+    a, fam = cfg.advanced, cfg.model.family
     tables = {
-        "model_arguments": model,
-        "dataset_arguments": dataset,
-        "network_arguments": network,
-        "optimizer_arguments": optimizer,
-        "training_arguments": training,
-        "advanced_arguments": adv,
-        "sample_arguments": sample,
-        "logging_arguments": logging,
+        "model_arguments": _model_table(cfg, ws),
+        "dataset_arguments": _dataset_table(cfg, dataset_config),
+        "network_arguments": _network_table(cfg),
+        "optimizer_arguments": _optimizer_table(cfg),
+        "training_arguments": _training_table(cfg, output_dir),
+        "advanced_arguments": _advanced_table(cfg),
+        "sample_arguments": _sample_table(cfg, sample_prompts),
+        "logging_arguments": _logging_table(cfg, logging_dir),
     }
     if a.extra:
         problem = catalog.extra_problems(a.extra, fam, cfg.model)
@@ -521,21 +485,22 @@ def render(
     render_dir: Path,
     logging_dir: Path,
     output_dir: Path | None = None,
+    plan: RunPlan | None = None,
 ) -> RenderedRun:
     """Everything sd-scripts needs for ``cfg``; nothing is written (call ``.write(render_dir)``).
 
-    Raises ``ConfigError`` (one line, naming the field) when the config cannot be rendered:
-    no dataset, no base model, a missing file, zero epochs/steps, an unknown extra option.
+    ``plan`` is the config's ``RunPlan`` when the caller already has one (the dataset is then not
+    scanned again). Raises ``ConfigError`` (one line, naming the field) when the config cannot be
+    rendered: no dataset, no base model, a missing file, zero epochs/steps, an unknown extra option.
     """
     render_dir = Path(render_dir)
+    if plan is None or plan.config is not cfg:
+        plan = make_plan(cfg, ws, output_dir=output_dir, steps=False)
     if output_dir is None:
-        rel = cfg.project.output_dir.strip() or f"{ws.relative(ws.outputs)}/{cfg.project.name}"
-        output_dir = ws.resolve(rel)
-    subsets, caption_ext = dataset_subsets(cfg, ws)
-    if not subsets:
-        raise ConfigError(f"dataset.name: dataset {cfg.dataset.name!r} has no enabled concept folders "
-                          "(<repeats>_<name>); add one on the Datasets page")
-    ds = dataset_data(cfg, subsets, caption_ext)
+        if plan.output_dir is None:
+            raise ConfigError(f"project.output_dir: {plan.output_problem}")
+        output_dir = plan.output_dir
+    ds = dataset_data(cfg, plan.require_concepts(), plan.caption_ext)
     prompts = sample_prompts_text(cfg)
     tables = training_args(
         cfg, ws=ws,
