@@ -19,6 +19,7 @@ PAGES = {
         st.Page("pages/monitor.py", title="Monitor", icon=":material/monitoring:", url_path="monitor"),
         st.Page("pages/calculator.py", title="Step calculator", icon=":material/calculate:", url_path="calculator"),
     ],
+    "Tools": [st.Page("pages/tools.py", title="LoRA tools", icon=":material/construction:", url_path="tools")],
     "Files": [st.Page("pages/files.py", title="Files", icon=":material/folder:", url_path="files")],
     "Settings": [st.Page("pages/settings.py", title="Settings", icon=":material/settings:", url_path="settings")],
 }

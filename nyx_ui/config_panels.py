@@ -268,11 +268,19 @@ def build_config(data: dict[str, Any], errors: list) -> TrainingConfig | None:
 
 
 # The live summary: steps and pre-flight ---------------------------------------------------------
-def steps_panel(ws: Workspace, cfg: TrainingConfig | None) -> None:
+def plan_for(ws: Workspace, cfg: TrainingConfig | None):  # -> RunPlan | None
+    """The config's run plan, made once per rerun for the step count, pre-flight and the preview
+    (the dataset folder is read once)."""
+    from nyx_core.config.plan import plan
+
+    return plan(cfg, ws) if cfg is not None else None
+
+
+def steps_panel(ws: Workspace, cfg: TrainingConfig | None, run_plan=None) -> None:  # noqa: ANN001 - RunPlan
     if cfg is None:
         return
     try:
-        r = steps_for(cfg, ws)
+        r = run_plan.require_steps() if run_plan is not None else steps_for(cfg, ws)
     except NyxError as exc:
         st.metric("Training steps", "—")
         st.caption(str(exc))
@@ -288,10 +296,11 @@ def steps_panel(ws: Workspace, cfg: TrainingConfig | None) -> None:
         st.caption("Buckets (images incl. repeats): " + ", ".join(buckets[:12]) + (" …" if len(buckets) > 12 else ""))
 
 
-def problems_for(ws: Workspace, settings: Settings, cfg: TrainingConfig | None, form_errors: list) -> list[Problem]:
+def problems_for(ws: Workspace, settings: Settings, cfg: TrainingConfig | None, form_errors: list,
+                 run_plan=None) -> list[Problem]:  # noqa: ANN001 - RunPlan
     problems = [Problem("error", f, m) for f, m in form_errors]
     if cfg is not None:
-        problems += validate(cfg, ws, settings)
+        problems += validate(run_plan if run_plan is not None else cfg, ws, settings)
     return sorted(problems, key=lambda p: p.level != "error")
 
 
@@ -310,14 +319,14 @@ def preflight_panel(problems: list[Problem]) -> None:
 
 
 # Actions ------------------------------------------------------------------------------------------
-def try_render(ws: Workspace, settings: Settings, cfg: TrainingConfig | None):  # -> RenderedRun | None
+def try_render(ws: Workspace, settings: Settings, cfg: TrainingConfig | None, run_plan=None):  # noqa: ANN001
     from nyx_core.kohya.render import render
 
     if cfg is None:
         return None
     folder = ws.configs / f"{cfg.project.name}.rendered"
     try:
-        return render(cfg, ws=ws, settings=settings, render_dir=folder, logging_dir=folder / "tb")
+        return render(cfg, ws=ws, settings=settings, render_dir=folder, logging_dir=folder / "tb", plan=run_plan)
     except NyxError:
         return None
 

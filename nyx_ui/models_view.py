@@ -68,7 +68,8 @@ def publish_button(ws, job) -> None:
 
 # Jobs ---------------------------------------------------------------------------------------------
 def task_jobs(jm):
-    return [j for j in jm.list() if j.spec.kind in TASK_KINDS]
+    """Download, upload and hash jobs (damaged job folders are the Monitor's business)."""
+    return [j for j in jm.list() if j.spec.kind in TASK_KINDS and not getattr(j, "damage", None)]
 
 
 def jobs_panel(jm) -> None:
@@ -130,17 +131,18 @@ def library(ws, jm) -> None:
         for m in items:
             if m.error:
                 st.warning(f"`{m.path}`: {m.error}")
-        todo = missing(ws)
+        todo = missing(ws, items)
         if todo:
             if st.button(f"Compute SHA-256 of {len(todo)} model(s) in the background", key="models_hash",
                          icon=":material/fingerprint:"):
+                _scan_cached.clear()
                 submit_hash(ws, jm.settings)
                 st.rerun()
-    for u in unfinished(ws):
-        busy = any(j.spec.kind == "download" and not j.state.final and u["source"] in j.spec.argv
-                   for j in task_jobs(jm))
-        if busy:
-            continue
+    pending = unfinished(ws)
+    running = [j for j in task_jobs(jm) if j.spec.kind == "download" and not j.state.final] if pending else []
+    for u in pending:
+        if any(u["source"] in j.spec.argv for j in running):
+            continue  # being downloaded right now: its progress is shown above
         row = st.container(horizontal=True, vertical_alignment="center")
         row.markdown(f"Unfinished download **{u.get('label') or u['source']}** · {human_size(u['bytes'])} on disk",
                      width="stretch")

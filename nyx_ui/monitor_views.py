@@ -349,6 +349,17 @@ def _log_tail(job) -> None:
         st.caption(f"full log: {job.log_path}")
 
 
+def _inspect_link(p: Path) -> None:
+    from nyx_core.errors import NyxError
+    from nyx_ui.context import get_workspace
+    from nyx_ui.lora_view import inspect_link
+
+    try:
+        inspect_link(get_workspace().relative(p), label=f"Inspect {p.name}")
+    except (NyxError, ValueError):
+        pass
+
+
 def _outputs(job) -> None:
     from nyx_core.jobs.outputs import run_files
 
@@ -367,8 +378,12 @@ def _outputs(job) -> None:
                 continue  # removed meanwhile (save_last_n_epochs)
             st.download_button(f"{p.name} ({size})", data=lambda p=p: p.read_bytes(), icon=":material/download:",
                                file_name=p.name, mime="application/octet-stream", key=f"mon_dl_{job.id}_{p.name}")
+            if p.suffix == ".safetensors":
+                _inspect_link(p)
         for p in files.states:
             st.caption(f"Saved training state `{p.name}`: resumable (below).")
+        if files.loras:
+            st.caption("Metadata, resizing, merging and trying a LoRA are on the LoRA tools page (Inspect).")
 
 
 def run_actions(jm: JobManager, job) -> None:

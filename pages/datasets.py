@@ -17,6 +17,7 @@ from nyx_core.datasets.captions import (
     CaptionError,
     TagOp,
     build_transform,
+    join_tags,
     normalize_caption,
     split_tags,
     tag_frequency,
@@ -32,6 +33,7 @@ from nyx_core.fsutil import human_size
 from nyx_core.names import shown as esc
 from nyx_core.names import unshown
 from nyx_core.thumbnails import thumbnail
+from nyx_ui import captioning_view
 from nyx_ui import dataset_view as view
 from nyx_ui.context import get_workspace
 
@@ -175,6 +177,9 @@ last = ss.get("ds_ingest_report")
 if last and last[0] == pick:
     view.ingest_report(last[1])
 
+# -- 2b. auto-captioning (WD14 / BLIP jobs) ---------------------------------------------------------
+captioning_view.section(ws, layout)
+
 # -- 3. gallery ------------------------------------------------------------------------------------
 st.subheader("Gallery")
 captions = caption_ops.all_captions(layout)
@@ -238,6 +243,13 @@ if selected and selected in shown_rel:
             next_ = b4.form_submit_button("Next ▶", key="ds_next", disabled=idx >= len(shown) - 1,
                                           shortcut="Alt+N")
             close = b5.form_submit_button("Close", key="ds_close", shortcut="Esc")
+        # tags the last WD14 run scored just under its threshold: one click adds one
+        near = captioning_view.near_miss_picker(ws, layout, img, first_line or "",
+                                                key=f"ds_near_{selected}_{zlib.crc32(disk_text.encode())}")
+        if near:
+            caption_ops.write_caption(layout, img, normalize_caption(join_tags([*split_tags(first_line or ""), near])))
+            ss["ds_cap_note"] = ("success", f"Added {near!r} to {img.name}.")
+            st.rerun()
         note = ss.pop("ds_cap_note", None)
         if note:  # the result of the last save, here next to the box rather than at the top of the page
             getattr(st, note[0])(note[1])

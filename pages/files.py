@@ -33,6 +33,10 @@ with browse:
 with side:
     if len(selection) == 1 and not selection[0].is_dir:
         fv.preview(fm, selection[0])
+        if selection[0].name.endswith(".safetensors"):
+            from nyx_ui.lora_view import inspect_link
+
+            inspect_link(selection[0].path)
     else:
         st.caption("Select one file to preview it here; select a folder to open it.")
 

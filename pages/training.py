@@ -25,13 +25,14 @@ panels.preset_picker(ws, path, saved)
 summary = st.container()  # filled after the form, shown above it
 data, form_errors = form.config_form(base, ws=ws)
 cfg = panels.build_config(data, form_errors)
-problems = panels.problems_for(ws, settings, cfg, form_errors)
+run_plan = panels.plan_for(ws, cfg)  # the dataset is read once per rerun
+problems = panels.problems_for(ws, settings, cfg, form_errors, run_plan)
 dirty = panels.remember_draft(path, saved, data, cfg, form_errors)
 
-rendered = panels.try_render(ws, settings, cfg)  # None while the config cannot be rendered
+rendered = panels.try_render(ws, settings, cfg, run_plan)  # None while the config cannot be rendered
 
 with summary:
-    panels.steps_panel(ws, cfg)
+    panels.steps_panel(ws, cfg, run_plan)
     panels.actions(ws, settings, path, cfg, saved, problems, rendered, dirty=dirty, form_errors=form_errors)
     panels.preflight_panel(problems)
     panels.preview(rendered)

@@ -334,3 +334,56 @@ def test_whole_repo_downloads_skip_duplicate_weights():
                                        "vae/diffusion_pytorch_model.safetensors"]
     # a folder with only .bin weights keeps them
     assert prune_repo_files(["config.json", "pytorch_model.bin"]) == ["config.json", "pytorch_model.bin"]
+
+
+def test_the_same_file_twice_is_fine_another_file_of_that_name_is_refused(ws, tmp_path):
+    data = _bytes_of(tmp_path, fx.sd_vae(), "vae.safetensors")
+    other = _bytes_of(tmp_path, fx.sd_vae(), "other.safetensors")[:-1] + b"\x01"
+    with FileServer(files={"/a/vae.safetensors": data, "/b/vae.safetensors": other}) as srv:
+        assert run_get(ws, srv.url("/a/vae.safetensors"))[0] == 0
+        rc, events, _ = run_get(ws, srv.url("/a/vae.safetensors"))  # again: nothing changes
+        assert rc == 0 and next(e for e in events if e["type"] == "result")["files"][0]["skipped"]
+        rc, events, _ = run_get(ws, srv.url("/b/vae.safetensors"))
+    assert rc == 1 and _error(events) == "models/vae/vae.safetensors already exists with other content: rename or delete it first"
+    assert (ws.models / "vae" / "vae.safetensors").read_bytes() == data
+
+
+@pytest.mark.parametrize("text,expect", [
+    ("stabilityai/sdxl-vae", dict(type="hub", repo="stabilityai/sdxl-vae", file=None)),
+    ("black-forest-labs/FLUX.1-dev/ae.safetensors", dict(repo="black-forest-labs/FLUX.1-dev", file="ae.safetensors")),
+    ("owner/name@v2/sub/x.safetensors", dict(repo="owner/name", revision="v2", file="sub/x.safetensors")),
+    ("datasets/me/cats", dict(repo="me/cats", repo_type="dataset")),
+    ("https://huggingface.co/owner/name/resolve/abc123/text_encoders/clip_g.safetensors?download=true",
+     dict(repo="owner/name", revision="abc123", file="text_encoders/clip_g.safetensors")),
+    ("https://civitai.com/models/123/cute?modelVersionId=77", dict(type="civitai", model_id=123, version_id=77)),
+    ("https://civitai.com/models/123", dict(type="civitai", model_id=123, version_id=None)),
+    ("https://civitai.com/api/download/models/77?type=Model&token=SECRET",
+     dict(type="civitai", version_id=77, text="https://civitai.com/api/download/models/77?type=Model")),
+    ("https://example.org/x.safetensors", dict(type="url", url="https://example.org/x.safetensors")),
+])
+def test_sources_parse_and_reparse_the_same(text, expect):
+    from nyx_core.models.sources import parse
+
+    src = parse(text)
+    for k, v in expect.items():
+        assert getattr(src, k) == v, k
+    again = parse(src.text)  # what the job's command line carries
+    assert (again.type, again.repo, again.file, again.revision, again.repo_type, again.version_id) == (
+        src.type, src.repo, src.file, src.revision, src.repo_type, src.version_id)
+    assert "SECRET" not in src.text and "SECRET" not in src.label
+
+
+def test_speed_and_eta_count_only_this_runs_bytes(monkeypatch):
+    """A download resumed at 1 GB of 2 GB that fetched 100 MB in 1 s runs at 100 MB/s, not 1.1 GB/s."""
+    import io
+
+    from nyx_core.models import download as dl
+
+    clock = iter([0.0, 0.0, 1.0, 1.0])
+    monkeypatch.setattr(dl.time, "monotonic", lambda: next(clock))
+    buf = io.StringIO()
+    rep = dl.ByteReporter(stream=buf, min_interval_s=0)
+    rep.progress(1_000_000_000, total=2_000_000_000)
+    rep.progress(1_100_000_000)
+    last = json.loads(buf.getvalue().splitlines()[-1][5:])
+    assert last["rate"] == 100_000_000 and last["eta_s"] == 9.0

@@ -82,3 +82,30 @@ def test_one_family_table_feeds_every_view():
         text = (ROOT / page).read_text(encoding="utf-8")
         assert "FAMILIES" in text and '"SD1.5": (512' not in text and '"sd15": "SD 1.5' not in text
     assert importlib.import_module("nyx_core.config.presets")
+
+
+def test_the_training_page_reads_the_dataset_once_per_rerun(ws, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    import nyx_core.datasets.layout as layout
+    from nyx_core.config import save_config
+
+    save_config(ready_config(ws, "sd15"), ws.configs / "one.toml")
+    import traceback
+
+    calls = []
+    real = layout.scan_dataset
+
+    def counting(*a, **k):  # noqa: ANN202
+        # scans made for the step count, pre-flight and the preview (the form's own dataset
+        # pickers list folders separately)
+        if not any("nyx_ui/config_form.py" in f.filename or "list_datasets" == f.name
+                   for f in traceback.extract_stack()):
+            calls.append(a)
+        return real(*a, **k)
+
+    monkeypatch.setattr(layout, "scan_dataset", counting)
+    at = AppTest.from_file(str(ROOT / "pages" / "training.py"), default_timeout=60).run()
+    assert not at.exception
+    assert "Training steps" in [m.label for m in at.metric]
+    assert len(calls) == 1

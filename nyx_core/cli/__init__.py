@@ -14,10 +14,13 @@ from nyx_core.cli import dataset as dataset_cmd
 from nyx_core.cli import files as files_cmd
 from nyx_core.cli import info as info_cmd
 from nyx_core.cli import doctor_cmd, settings_cmd
+from nyx_core.cli import lora as lora_cmd
 from nyx_core.cli import models as models_cmd
+from nyx_core.cli import tagging as tagging_cmd
 from nyx_core.cli import train as train_cmd
 
-GROUPS = (files_cmd, info_cmd, dataset_cmd, config_cmd, train_cmd, models_cmd, settings_cmd, doctor_cmd)
+GROUPS = (files_cmd, info_cmd, dataset_cmd, config_cmd, train_cmd, models_cmd, settings_cmd, doctor_cmd, lora_cmd,
+          tagging_cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -181,7 +181,8 @@ class Builder:
     def noted(self, key: str) -> bool:
         return any(n.key == key or n.key.startswith(key + " ") for n in self.notes)
 
-    def account_for(self, source: dict[str, Any], renamed: dict[str, str] | None = None) -> None:
+    def account_for(self, source: dict[str, Any], renamed: dict[str, str] | None = None,
+                    explained: dict[str, str] | None = None) -> None:
         """Every key of ``source`` gets a line: those no step noted are either off/empty (one
         summary line listing them all) or were read under another name (said so)."""
         renamed = renamed or {}
@@ -189,7 +190,9 @@ class Builder:
         for key, value in source.items():
             if self.noted(key):
                 continue
-            if key in renamed and self.noted(renamed[key]):
+            if explained and key in explained and not empty(value):
+                self.note(key, value, "converted", explained[key])
+            elif key in renamed and self.noted(renamed[key]):
                 self.note(key, value, "converted", f"passed to sd-scripts as {renamed[key]} (see that line)")
             elif empty(value) or value == "full":
                 off.append(key)

@@ -499,6 +499,14 @@ def parse_gui_json(json_text: str) -> dict[str, Any]:
     return data
 
 
+#: GUI keys that steer kohya_ss's own decisions rather than becoming one option.
+EXPLAINED = {"sdxl": "picks the SDXL script (sdxl_train_network.py), as kohya_ss does",
+             "sdxl_checkbox": "picks the SDXL script (sdxl_train_network.py), as kohya_ss does",
+             "flux1_checkbox": "picks the Flux script (flux_train_network.py), as kohya_ss does",
+             "sd3_checkbox": "picks the SD3 script (sd3_train_network.py), as kohya_ss does",
+             "noise_offset_type": "decides which noise options kohya_ss passes (see the noise lines)",
+             "epoch": "used by kohya_ss only to count steps when no step count is given (see the steps line)"}
+
 #: GUI keys kohya_ss passes under an sd-scripts name.
 RENAMED = {"max_resolution": "resolution", "optimizer": "optimizer_type", "xformers": "xformers",
            "lr_warmup": "lr_warmup_steps", "use_wandb": "log_with", "sdxl_cache_text_encoder_outputs":

@@ -23,7 +23,7 @@ from nyx_core.config.import_args import (
     set_resolution,
 )
 from nyx_core.config.import_core import Builder, ImportNote, ImportResult, import_base
-from nyx_core.config.import_kohya_ss import RENAMED, gui_family, gui_to_args, parse_gui_json
+from nyx_core.config.import_kohya_ss import EXPLAINED, RENAMED, gui_family, gui_to_args, parse_gui_json
 from nyx_core.config.model import ConfigError
 from nyx_core.errors import PathError
 from nyx_core.kohya import catalog
@@ -113,7 +113,7 @@ def import_kohya_gui(ws: Workspace, json_text: str, *, name: str, family: Family
     args = gui_to_args(data, b, ws)
     apply_args(b, args, ws, script=catalog.script_for(fam))
     result = _finish(b, "kohya_ss")
-    b.account_for(data, RENAMED)
+    b.account_for(data, RENAMED, EXPLAINED)
     return result
 
 

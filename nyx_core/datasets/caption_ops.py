@@ -146,13 +146,32 @@ def apply(layout: DatasetLayout, op: TagOp, images: Iterable[Path] | None = None
             "before": None if raw is None else base64.b64encode(raw).decode("ascii"),
             "after_sha256": hashlib.sha256(caption_bytes(new)).hexdigest(),
         }
-    journal = {"version": 1, "op": op.describe(), "at": time.time(), "entries": entries}
-    atomic_write_text(layout.root / STATE_DIR / UNDO_FILE, json.dumps(journal))
+    _write_journal(layout, op.describe(), entries)
     for i, (image, _raw, _text, new) in enumerate(plan, 1):
         _write_caption_file(caption_path(image, layout.caption_ext), caption_bytes(new))
         if progress:
             progress(i, len(plan))
     return len(plan)
+
+
+def _write_journal(layout: DatasetLayout, op: str, entries: dict) -> None:
+    journal = {"version": 1, "op": op, "at": time.time(), "entries": entries}
+    atomic_write_text(layout.root / STATE_DIR / UNDO_FILE, json.dumps(journal))
+
+
+def record_undo(layout: DatasetLayout, op: str, images: Iterable[Path]) -> int:
+    """Journal the current caption bytes of ``images`` before another process (a tagging or
+    captioning job) rewrites them one by one: undo then puts back exactly these bytes, and trashes
+    the captions the job created. The new contents are not known yet, so no ``after_sha256``.
+    Returns the number of captions journalled."""
+    entries = {}
+    for image in _targets(layout, images):
+        raw = read_caption_bytes(layout, image)
+        rel = caption_path(image, layout.caption_ext).relative_to(layout.root).as_posix()
+        entries[rel] = {"before": None if raw is None else base64.b64encode(raw).decode("ascii"),
+                        "after_sha256": None}
+    _write_journal(layout, op, entries)
+    return len(entries)
 
 
 @dataclass
@@ -245,6 +264,7 @@ def run(ws: Workspace, name: str, op: TagOp, *, dry_run: bool = False, images: I
 
 __all__ = [
     "CaptionError", "Change", "Preview", "TagOp", "UndoError", "UndoInfo", "all_captions", "apply",
-    "dataset_tag_frequency", "filter_images", "preview", "read_caption", "read_caption_bytes", "run", "undo", "undo_info",
+    "dataset_tag_frequency", "filter_images", "preview", "read_caption", "read_caption_bytes", "record_undo", "run", "undo",
+    "undo_info",
     "write_caption",
 ]

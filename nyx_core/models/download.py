@@ -48,6 +48,40 @@ KINDS = tuple(k for k in KIND_DIRS)
 _KIND_GROUPS = ({"checkpoint"}, {"vae", "ae"}, {"clip_l", "clip_g", "t5"}, {"lora"})
 
 
+class ByteReporter(TaskReporter):
+    """Progress in bytes whose speed and ETA count only the bytes that arrived in this run: the
+    gigabytes a resumed download already had on disk are not speed."""
+
+    def __init__(self, **kw) -> None:
+        super().__init__(unit="bytes", **kw)
+        self._base: int | None = None
+        self._t0 = 0.0
+
+    def progress(self, done: int, total: int | None = None, message: str | None = None,
+                 force: bool = False) -> None:
+        now = time.monotonic()
+        if self._base is None or done < self._base:
+            self._base, self._t0 = done, now  # first report of this run (or of the next file set)
+        self.done = done
+        if total is not None:
+            self.total = total
+        finished = self.total is not None and done >= self.total
+        if not (force or finished) and now - self._last_sent < self.min_interval_s:
+            return
+        self._last_sent = now
+        fields: dict = {"done": done, "total": self.total, "unit": self.unit,
+                        "elapsed_s": round(now - self.started, 3)}
+        got, secs = done - self._base, now - self._t0
+        if got > 0 and secs > 0:
+            rate = got / secs
+            fields["rate"] = round(rate, 1)
+            if self.total is not None:
+                fields["eta_s"] = round(max(0.0, (self.total - done) / rate), 1)
+        if message:
+            fields["message"] = message[:300]
+        self.send("task", **fields)
+
+
 class Refused(Exception):
     """One line for the user; the job fails with it."""
 
@@ -440,10 +474,16 @@ def _place(ws_root: Path, staging: Path, plan: Plan, fetched, prov: dict, licens
         for it, path, sha, size in fetched:
             real_kind = _check_kind(path, it.kind, it.name)
             final = models / KIND_DIRS.get(real_kind, "other") / it.name
-            if final.exists():
-                raise Refused(f"models/{final.relative_to(models).as_posix()} already exists: rename or delete it first")
-            http.finish(path, final)
             rel = final.relative_to(models).as_posix()
+            if final.exists():
+                same = final.stat().st_size == size and (
+                    index.cached_sha256(index.load(ws_root).get(rel), final) or index.sha256_file(final)) == sha
+                if not same:
+                    raise Refused(f"models/{rel} already exists with other content: rename or delete it first")
+                path.unlink(missing_ok=True)  # the same file is already in place
+                results.append({"path": rel, "size": size, "sha256": sha, "kind": real_kind, "skipped": True})
+                continue
+            http.finish(path, final)
             index.record_hash(ws_root, rel, final, sha)
             index.update(ws_root, rel, **{**prov, "license": it.license or license_})
             results.append({"path": rel, "size": size, "sha256": sha, "kind": real_kind})
@@ -534,7 +574,7 @@ def submit_download(ws, source: str, *, kind: str | None = None, file: str | Non
     src = parse(source, file=file, revision=revision)
     if kind is not None and kind not in KINDS:
         raise NyxError(f"unknown kind {kind!r} (one of: {', '.join(KINDS)})")
-    args = ["--workspace", str(ws.root), "--source", source]
+    args = ["--workspace", str(ws.root), "--source", src.text]  # src.text: without a pasted token
     if file:
         args += ["--file", file]
     if revision:
@@ -584,7 +624,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--kind", choices=KINDS)
     args = ap.parse_args(argv)
     signal.signal(signal.SIGTERM, _on_term)
-    rep = TaskReporter(unit="bytes", min_interval_s=0.5)
+    rep = ByteReporter(min_interval_s=0.5)
     try:
         src = parse(args.source, file=args.file, revision=args.revision)
         files = run(Path(args.workspace), src, args.kind, rep)

@@ -15,11 +15,11 @@ from nyx_core.jobs.task import TaskReporter
 from nyx_core.models import index
 
 
-def missing(ws) -> list[str]:
-    """Model files (not folders) without a valid cached hash."""
+def missing(ws, models=None) -> list[str]:
+    """Model files (not folders) without a valid cached hash (``models``: a fresh ``scan`` result)."""
     from nyx_core.models.library import scan
 
-    return [m.path for m in scan(ws) if m.sha256 is None and m.format not in ("diffusers", "transformers", "onnx")
+    return [m.path for m in (models if models is not None else scan(ws)) if m.sha256 is None and m.format not in ("diffusers", "transformers", "onnx")
             and (Path(ws.models) / m.path).is_file()]
 
 
@@ -33,7 +33,7 @@ def submit_hash(ws, settings=None):
         return None
     jm = JobManager(ws, settings)
     for j in jm.list():
-        if j.spec.kind == "hash" and not j.state.final:
+        if j.spec.kind == "hash" and not j.damage and not j.state.final:
             return j  # one is already on it
     argv, env = task_argv("nyx_core.models.hashjob", "--workspace", str(ws.root))
     return jm.submit(JobSpec(argv=argv, env=env, kind="hash", gpu_set="none"), f"hash {len(todo)} model(s)")

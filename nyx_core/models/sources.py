@@ -60,6 +60,7 @@ def parse(text: str, *, file: str | None = None, revision: str | None = None) ->
         if host.endswith("civitai.com"):
             return _civitai(text, u)
         return Source("url", text, url=text)
+    given = text
     if text.startswith(("hf://", "hf:")):
         text = text.split(":", 1)[1].lstrip("/")
     repo_type = "model"
@@ -74,7 +75,7 @@ def parse(text: str, *, file: str | None = None, revision: str | None = None) ->
         file = file or "/".join(parts[2:])
     if not _REPO.match(repo):
         raise NyxError(f"not a Hub repo id, Civitai link or URL: {text[:120]!r} (a repo id looks like owner/name)")
-    return Source("hub", text, repo=repo, file=file, revision=revision, repo_type=repo_type)
+    return Source("hub", given, repo=repo, file=file, revision=revision, repo_type=repo_type)
 
 
 def _hf_url(text: str, u: urllib.parse.SplitResult, file: str | None, revision: str | None) -> Source:
@@ -94,6 +95,11 @@ def _hf_url(text: str, u: urllib.parse.SplitResult, file: str | None, revision: 
 
 def _civitai(text: str, u: urllib.parse.SplitResult) -> Source:
     q = urllib.parse.parse_qs(u.query)
+    if "token" in q:
+        # a pasted ?token=… must not reach the job's command line, its name or the log: the token
+        # belongs in Settings (the download sends it as a header)
+        query = urllib.parse.urlencode([(k, v) for k, vs in q.items() if k != "token" for v in vs])
+        text = urllib.parse.urlunsplit((u.scheme, u.netloc, u.path, query, ""))
     version = q.get("modelVersionId", [None])[0]
     m = re.search(r"/api/download/models/(\d+)", u.path)
     if m:
