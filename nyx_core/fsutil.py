@@ -60,3 +60,46 @@ def human_size(n: int | float) -> str:
             return f"{int(n)} B" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1024
     return f"{n:.1f} TB"  # pragma: no cover
+
+
+_RENAME_EXCHANGE = 2  # linux/fs.h
+_renameat2 = None  # resolved on first use: False where the C library has no renameat2
+
+
+def _load_renameat2():  # noqa: ANN202
+    global _renameat2
+    if _renameat2 is None:
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            fn = libc.renameat2
+            fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+            fn.restype = ctypes.c_int
+            _renameat2 = (fn, ctypes)
+        except (OSError, AttributeError):
+            _renameat2 = False
+    return _renameat2
+
+
+def replace_existing(tmp: str, path: str) -> None:
+    """``os.replace(tmp, path)`` for a ``path`` that usually exists, atomic for readers, but cheaper
+    on ext4 in bulk: replacing an existing file by rename makes ext4 start writing the new data out
+    at once (its ``auto_da_alloc`` safeguard), which doubled the time of a 10,000-caption edit here.
+    Exchanging the two names (``renameat2(RENAME_EXCHANGE)``) and unlinking the old file avoids that;
+    readers still see the old content or the new, never neither. Falls back to ``os.replace``."""
+    import errno
+
+    loaded = _load_renameat2()
+    if loaded:
+        fn, ctypes = loaded
+        if fn(-100, os.fsencode(tmp), -100, os.fsencode(path), _RENAME_EXCHANGE) == 0:  # -100: AT_FDCWD
+            os.unlink(tmp)  # now the old content
+            return
+        err = ctypes.get_errno()
+        if err in (errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
+            global _renameat2
+            _renameat2 = False  # kernel or filesystem without it: plain renames from now on
+        elif err != errno.ENOENT:  # ENOENT: path did not exist, a plain rename creates it
+            raise OSError(err, os.strerror(err), path)
+    os.replace(tmp, path)

@@ -25,14 +25,16 @@ class ThumbnailError(NyxError):
     """The file could not be read as an image."""
 
 
-def _cache_path(ws: Workspace, image: Path, size: int, st: os.stat_result) -> Path:
-    key = f"{image}\x00{st.st_mtime_ns}\x00{st.st_size}\x00{size}".encode("utf-8", "surrogateescape")
+def _cache_path(ws: Workspace, image: Path, size: int, st: os.stat_result, square: bool = False) -> Path:
+    key = f"{image}\x00{st.st_mtime_ns}\x00{st.st_size}\x00{size}{'sq' if square else ''}".encode(
+        "utf-8", "surrogateescape")
     digest = hashlib.sha256(key).hexdigest()[:32]
     return ws.cache / THUMB_DIR / digest[:2] / f"{digest}.jpg"
 
 
-def thumbnail(ws: Workspace, image: Path, size: int = 256) -> Path:
-    """A JPEG no larger than ``size``×``size`` for ``image`` (already confined); cached on disk."""
+def thumbnail(ws: Workspace, image: Path, size: int = 256, *, square: bool = False) -> Path:
+    """A JPEG no larger than ``size``×``size`` for ``image`` (already confined); cached on disk.
+    ``square`` centres it on a ``size``×``size`` canvas, so gallery tiles line up whatever the shape."""
     if size < 16 or size > 4096:
         raise ValueError(f"thumbnail size must be 16..4096, not {size}")
     image = Path(image)
@@ -40,14 +42,14 @@ def thumbnail(ws: Workspace, image: Path, size: int = 256) -> Path:
         st = image.stat()
     except OSError as exc:
         raise ThumbnailError(f"cannot read {image.name}: {exc.strerror or exc}") from exc
-    cached = _cache_path(ws, image, size, st)
+    cached = _cache_path(ws, image, size, st, square)
     if cached.is_file():
         return cached
-    atomic_write_bytes(cached, _render(image, size))
+    atomic_write_bytes(cached, _render(image, size, square))
     return cached
 
 
-def _render(image: Path, size: int) -> bytes:
+def _render(image: Path, size: int, square: bool = False) -> bytes:
     from PIL import Image, ImageOps, UnidentifiedImageError
 
     try:
@@ -59,6 +61,10 @@ def _render(image: Path, size: int) -> bytes:
             im = ImageOps.exif_transpose(im)
             im.thumbnail((size, size), Image.Resampling.LANCZOS)
             im = _flatten(im)
+            if square:
+                canvas = Image.new("RGB", (size, size), (38, 39, 48))
+                canvas.paste(im, ((size - im.width) // 2, (size - im.height) // 2))
+                im = canvas
             buf = io.BytesIO()
             im.save(buf, "JPEG", quality=85, optimize=True)
             return buf.getvalue()

@@ -12,6 +12,7 @@ import json
 import os
 import secrets
 import shutil
+import sys
 import stat
 import time
 from dataclasses import asdict, dataclass
@@ -206,6 +207,10 @@ def empty_trash(ws: Workspace, entry_ids: list[str] | None = None) -> int:
     removed = 0
     for slot in slots:
         counted = _read_entry(slot) is not None
-        shutil.rmtree(slot, onerror=_force_writable)
+        # onerror is deprecated from Python 3.12 (onexc replaces it); 3.11 has only onerror
+        if sys.version_info >= (3, 12):
+            shutil.rmtree(slot, onexc=_force_writable)
+        else:
+            shutil.rmtree(slot, onerror=_force_writable)
         removed += counted
     return removed

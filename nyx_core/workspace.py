@@ -51,6 +51,16 @@ class Workspace:
             (ws.root / name).mkdir(exist_ok=True)
         return ws
 
+    @classmethod
+    def peek(cls, root: str | os.PathLike[str] | None = None) -> "Workspace":
+        """The workspace at ``root`` for reading only: creates nothing (it may not exist)."""
+        path = Path(root).expanduser() if root is not None else default_root()
+        return cls(path.resolve())
+
+    @property
+    def exists(self) -> bool:
+        return self.root.is_dir()
+
     # Named folders -----------------------------------------------------------------------
     @property
     def datasets(self) -> Path:

@@ -207,8 +207,10 @@ def _review(ws: Workspace, layout: DatasetLayout, job: Job, state: ProgressState
     can_undo = info is not None and rv.journal_op is not None and info.op == rv.journal_op
     c1, c2 = st.columns([1, 3], vertical_alignment="center")
     if c1.button("Undo this run", key=f"cap_undo_{job.id}", disabled=not can_undo):
-        n = caption_ops.undo(ws, layout)
-        st.session_state["ds_flash"] = ("success", f"Undid {rv.journal_op}: {n} caption(s) restored.")
+        res = caption_ops.undo(ws, layout)
+        st.session_state["ds_flash"] = ("success", f"Undid {rv.journal_op}: {res.restored} caption(s) restored"
+                                        + (f"; {len(res.skipped)} edited since were left alone." if res.skipped
+                                           else "."))
         st.rerun(scope="app")
     c2.caption("Puts back every caption as it was before the run (the tag editor's undo)." if can_undo
                else "This run can no longer be undone here (another edit came after it, or it was undone).")

@@ -22,6 +22,25 @@ def show_flash() -> None:
         getattr(st, item[0])(item[1])
 
 
+def note(slot: str, kind: str, text: str, details: list[str] | None = None) -> None:
+    """A result to show on the next run next to the action that caused it (``show_note(slot)``):
+    on a long page a message at the top is off-screen from the button."""
+    st.session_state[f"ds_note_{slot}"] = (kind, text, details or [])
+
+
+def show_note(slot: str) -> None:
+    # always one container here, filled or not: the page keeps the same shape run to run, so the
+    # browser never shows a stale copy of the widgets below while the new run draws
+    box = st.container(key=f"ds_note_box_{slot}")
+    item = st.session_state.pop(f"ds_note_{slot}", None)
+    if item:
+        kind, text, details = item
+        with box:
+            getattr(st, kind)(text)
+            if details:
+                st.code("\n".join(details[:100]) + ("\n…" if len(details) > 100 else ""), language=None)
+
+
 def ingest_report(report: IngestReport) -> None:
     (st.success if report.taken else st.warning)(report.summary())
     if report.renamed:

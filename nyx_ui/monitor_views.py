@@ -227,6 +227,8 @@ def _task_panel(jm: JobManager, job, state: ProgressState) -> None:
         st.warning(job.status.reason or "stopped")
     elif job.state.value == "completed":
         st.success(f"Completed in {md.fmt_duration(job.status.duration_s)}")
+    if state.notify and not state.notify.get("ok"):
+        st.warning(f"The end-of-run webhook failed: {state.notify.get('message')}")
     if state.result:
         with st.expander("Result", expanded=job.state.value == "completed"):
             st.json(state.result)

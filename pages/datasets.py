@@ -25,11 +25,14 @@ from nyx_core.datasets.captions import (
     untrained_lines,
 )
 from nyx_core.datasets.health import check_dataset
-from nyx_core.datasets.image_tools import convert_images, downscale_images
+from nyx_core.datasets.image_tools import convert_images, downscale_images, plan_convert, plan_downscale
 from nyx_core.datasets.ingest import ingest_files, ingest_path
 from nyx_core.datasets.layout import dataset_names, scan_dataset
 from nyx_core.errors import NyxError
 from nyx_core.fsutil import human_size
+from nyx_core.buckets import BucketSpec
+from nyx_core.buckets import assign as assign_bucket
+from nyx_core.steps import read_image_size
 from nyx_core.thumbnails import thumbnail
 from nyx_ui import captioning_view
 from nyx_ui import dataset_view as view
@@ -250,6 +253,27 @@ if selected and selected in shown_rel:
         note = ss.pop("ds_cap_note", None)
         if note:  # the result of the last save, here next to the box rather than at the top of the page
             getattr(st, note[0])(note[1])
+        with st.popover("Rename, move or delete", icon=":material/edit:"):
+            names_c = [c.name for c in layout.concepts]
+            here = next((c.name for c in layout.concepts if c.folder == img.parent), names_c[0])
+            mv_name = st.text_input("File name", value=img.name, key=f"ds_mv_name_{selected}")
+            mv_concept = st.selectbox("Concept", names_c, index=names_c.index(here), key=f"ds_mv_concept_{selected}")
+            st.caption("The caption and sd-scripts' cache files (.npz) move with the image.")
+            if st.button("Rename / move", key="ds_mv_go", type="primary"):
+                try:
+                    moved = manager.move_image(ws, pick, img, new_name=mv_name, concept=mv_concept)
+                except NyxError as exc:
+                    st.error(str(exc))
+                else:
+                    ss["ds_selected"] = rel(moved)
+                    ss["ds_cap_note"] = ("success", f"Now {rel(moved)} (its caption went with it).")
+                    st.rerun()
+            if st.button("Move image and caption to the trash", key="ds_rm_go"):
+                gone = manager.delete_image(ws, pick, img)
+                ss.pop("ds_selected", None)
+                view.note("gallery", "success", f"Moved {img.name}" + (f" and {len(gone) - 1} file(s) with it"
+                          if len(gone) > 1 else "") + " to the trash; restore from the Files page.")
+                st.rerun()
         if drop:
             text = ", ".join(t for t in split_tags(text) if t not in set(chosen_chips or []))
         to_store = normalize_caption(text)
@@ -282,22 +306,48 @@ if pages > 1:
 else:
     g2, page_no = st, 1
 g2.caption(f"{len(shown)} of {len(captions)} image(s)")
+view.show_note("gallery")
 # fixed-width tiles in one wrapping row: two per row on a phone, six or more on a desktop
 # (st.columns would stack to one full-width image per screen on a phone)
 grid = st.container(horizontal=True, gap="small")
+# the bucket each image lands in, for the training settings chosen in the health check below
+tile_spec = BucketSpec.square(int(ss.get("ds_h_res", 512)), min_reso=int(ss.get("ds_h_min", 256)),
+                              max_reso=int(ss.get("ds_h_max", max(1024, int(ss.get("ds_h_res", 512))))),
+                              reso_steps=int(ss.get("ds_h_steps", 64)), no_upscale=bool(ss.get("ds_h_noup", False)))
 for img in shown[(page_no - 1) * PAGE_SIZE:page_no * PAGE_SIZE]:
-    with grid.container(width=165):
+    # fixed-size tiles and square thumbnails: a row of tiles lines up whatever the images' shapes
+    with grid.container(width=172, height=352, key=f"ds_tile_{zlib.crc32(rel(img).encode())}"):
         try:
-            st.image(str(thumbnail(ws, img, 256)), width="stretch")
+            st.image(str(thumbnail(ws, img, 256, square=True)), width="stretch")
+            w, h = read_image_size(img)
+            try:
+                bw, bh = assign_bucket(tile_spec, (w, h))[0]
+                size_text = f"{w}×{h} → bucket {bw}×{bh}"
+            except NyxError:
+                size_text = f"{w}×{h} (no bucket)"
         except NyxError:
             st.warning("unreadable")
+            size_text = ""
         text = trained.get(img)
         extra = untrained_lines(captions.get(img))
-        st.caption((text[:140] if text else "*(no caption)*" if captions.get(img) is None else "*(trains as empty)*")
-                   + (f" *(+{extra} line(s) not trained)*" if extra else ""))
-        if st.button(img.name, key=f"ds_open_{rel(img)}", width="stretch"):
+        shown_text = text if text else "*(no caption)*" if captions.get(img) is None else "*(trains as empty)*"
+        if len(shown_text) > 90:
+            shown_text = shown_text[:88] + "…"
+        st.caption(f"{size_text}  \n{shown_text}" + (f" *(+{extra} line(s) not trained)*" if extra else ""))
+        t1, t2 = st.columns([4, 1], gap="small")
+        if t1.button(img.name, key=f"ds_open_{rel(img)}", width="stretch"):
             ss["ds_selected"] = rel(img)
             st.rerun()
+        if t2.button("", icon=":material/delete:", key=f"ds_del_{rel(img)}", type="tertiary",
+                     help="move this image and its caption to the trash (restore it from the Files page)"):
+            try:
+                gone = manager.delete_image(ws, pick, img)
+            except NyxError as exc:
+                st.error(str(exc))
+            else:
+                view.note("gallery", "success", f"Moved {img.name}" + (f" and {len(gone) - 1} file(s) with it"
+                          if len(gone) > 1 else "") + " to the trash; restore from the Files page.")
+                st.rerun()
 
 # -- 4. tags ---------------------------------------------------------------------------------------
 st.subheader("Tags")
@@ -385,19 +435,38 @@ if pending and pending["dataset"] == pick:
                 st.error(str(exc))
             else:
                 ss.pop("ds_pending", None)
-                view.flash("success", f"{pending['preview'].op}: {n} caption(s) changed. Undo is available.")
+                view.note("tags", "success", f"{pending['preview'].op}: {n} caption(s) changed. Undo is available.")
                 st.rerun()
         if p2.button("Cancel", key="ds_cancel"):
             ss.pop("ds_pending", None)
             st.rerun()
 
-info = caption_ops.undo_info(layout)
+try:
+    history = caption_ops.undo_history(layout)
+except NyxError as exc:
+    history = []
+    st.error(str(exc))
 u1, u2 = st.columns([1, 3], vertical_alignment="center")
-if u1.button("Undo", key="ds_undo", disabled=info is None):
-    n = caption_ops.undo(ws, layout)
-    view.flash("success", f"Undid '{info.op}': {n} caption(s) restored.")
-    st.rerun()
-u2.caption(f"Last operation: {info.op} ({info.count} caption(s))" if info else "Nothing to undo.")
+undo_clicked = u1.button("Undo", key="ds_undo", disabled=not history)
+u2.caption(f"Next undo: {history[0].op} ({history[0].count} caption(s)); captions edited by hand since are left "
+           "alone" if history else "Nothing to undo.")
+if undo_clicked:
+    try:
+        res = caption_ops.undo(ws, layout)
+    except NyxError as exc:
+        st.error(str(exc))
+    else:
+        view.note("tags", "warning" if res.skipped else "success",
+                  f"Undid '{res.op}': {res.restored} caption(s) restored"
+                  + (f"; {len(res.skipped)} left alone because they were edited since:" if res.skipped else "."),
+                  res.skipped)
+        st.rerun()
+view.show_note("tags")
+if history:
+    with st.expander(f"Undo history ({len(history)} operation(s), newest first)"):
+        st.dataframe(pd.DataFrame([{"operation": h.op, "when": pd.Timestamp(h.at, unit="s", tz="UTC")
+                                    .tz_convert(None).strftime("%Y-%m-%d %H:%M:%S") + " UTC", "captions": h.count}
+                                   for h in history]), hide_index=True, width="stretch")
 
 # -- 5. health -------------------------------------------------------------------------------------
 st.subheader("Health check")
@@ -420,6 +489,7 @@ if st.button("Run health check", key="ds_health_run"):
     except NyxError as exc:
         st.error(str(exc))
     bar.empty()
+view.show_note("health")
 health = ss.get("ds_health")
 if health and health[0] == pick:
     rep = health[1]
@@ -436,26 +506,65 @@ if health and health[0] == pick:
             st.write(p.message)
             if p.images:
                 st.code("\n".join(p.images[:100]) + ("\n…" if len(p.images) > 100 else ""), language=None)
-                if st.button("Show these images in the gallery", key=f"ds_show_{p.kind}_{i}"):
+                if p.kind == "skipped_extension":
+                    if st.button("Rename them to the lower-case extension", key="ds_fix_ext"):
+                        fixed = manager.normalize_extensions(ws, pick)
+                        ss.pop("ds_health", None)  # the report is out of date now
+                        view.note("health", "success", f"Renamed {len(fixed)} image(s); they will be trained now.",
+                                  [f"{a} → {b}" for a, b in fixed])
+                        st.rerun()
+                elif st.button("Show these images in the gallery", key=f"ds_show_{p.kind}_{i}"):
                     ss["ds_only"] = (pick, p.title, list(p.images))
                     st.rerun()
 
 # -- 6. image tools --------------------------------------------------------------------------------
-with st.expander("Image tools (originals go to the trash)"):
+with st.expander("Image tools (originals go to the trash)", expanded="ds_tool_plan" in ss):
     i1, i2, i3 = st.columns(3)
     fmt = i1.selectbox("Convert to", ["webp", "png", "jpg"], key="ds_t_fmt")
     quality = i2.slider("Quality", 50, 100, 95, key="ds_t_quality")
-    if i3.button("Convert all images", key="ds_t_convert"):
-        bar = st.progress(0.0)
-        r = convert_images(ws, pick, fmt, quality=quality,
-                           progress=lambda i, n, name: bar.progress(min(i / max(n, 1), 1.0), text=name))
-        view.flash("success", f"Converted {len(r.changed)} image(s); {len(r.skipped)} skipped.")
-        st.rerun()
+    if i3.button("Convert all images…", key="ds_t_convert"):
+        try:  # what will change first (headers only), then one question
+            ss["ds_tool_plan"] = (pick, "convert", {"fmt": fmt, "quality": int(quality)},
+                                  plan_convert(ws, pick, fmt, quality=int(quality)))
+        except NyxError as exc:
+            st.error(str(exc))
     j1, j2 = st.columns([2, 1])
     max_side = j1.number_input("Max side (pixels)", 256, 8192, 2048, step=64, key="ds_t_max")
-    if j2.button("Downscale larger images", key="ds_t_downscale"):
-        bar = st.progress(0.0)
-        r = downscale_images(ws, pick, int(max_side),
-                             progress=lambda i, n, name: bar.progress(min(i / max(n, 1), 1.0), text=name))
-        view.flash("success", f"Downscaled {len(r.changed)} image(s); {len(r.skipped)} already small enough.")
-        st.rerun()
+    if j2.button("Downscale larger images…", key="ds_t_downscale"):
+        try:
+            ss["ds_tool_plan"] = (pick, "downscale", {"max_side": int(max_side)}, plan_downscale(ws, pick, int(max_side)))
+        except NyxError as exc:
+            st.error(str(exc))
+    plan = ss.get("ds_tool_plan")
+    if plan and plan[0] == pick:
+        _, tool, args, rep = plan
+        n = len(rep.changed)
+        verb = f"re-encoded as {args['fmt']}" if tool == "convert" else f"shrunk to at most {args['max_side']} px"
+        with st.container(border=True, key="ds_tool_confirm"):
+            st.markdown(f"**{n} image(s) will be {verb}**; the originals go to the trash. "
+                        f"{len(rep.skipped)} left as they are.")
+            if rep.changed:
+                st.dataframe(pd.DataFrame(rep.changed, columns=["image", "change"]), hide_index=True,
+                             width="stretch", height=min(300, 38 + 35 * n))
+            c1, c2 = st.columns(2)
+            go = c1.button(f"Yes, change {n} image(s)", key="ds_tool_go", type="primary", disabled=n == 0)
+            if c2.button("Cancel", key="ds_tool_cancel"):
+                ss.pop("ds_tool_plan", None)
+                st.rerun()
+            if go:
+                bar = st.progress(0.0)
+                tick = lambda i, t, name: bar.progress(min(i / max(t, 1), 1.0), text=name)  # noqa: E731
+                chosen = [layout.root / r for r, _ in rep.changed]  # exactly what was shown
+                try:
+                    if tool == "convert":
+                        r = convert_images(ws, pick, args["fmt"], quality=args["quality"], images=chosen, progress=tick)
+                    else:
+                        r = downscale_images(ws, pick, args["max_side"], images=chosen, progress=tick)
+                except NyxError as exc:
+                    st.error(str(exc))
+                else:
+                    ss.pop("ds_tool_plan", None)
+                    view.note("tools", "success", f"{'Converted' if tool == 'convert' else 'Downscaled'} "
+                              f"{len(r.changed)} image(s); {len(r.skipped)} skipped. Originals are in the trash.")
+                    st.rerun()
+    view.show_note("tools")

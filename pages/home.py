@@ -15,7 +15,9 @@ st.caption(f"Workspace `{ws.root}` · {human_size(disk_free(ws.root))} free")
 
 found, why = settings.sd_scripts_status()
 if not found:
-    st.warning(f"sd-scripts is not ready: {why}. Training needs it; everything else works without it.")
+    st.warning("sd-scripts is not ready. Training needs it; everything else works without it.",
+               icon=":material/warning:")
+    st.page_link("pages/settings.py", label="Set up sd-scripts in Settings", icon=":material/settings:")
 
 gpus = gpu_summary()
 st.caption(" · ".join(f"GPU {g['index']}: {g['name']}" for g in gpus) if gpus else "No NVIDIA GPU detected.")

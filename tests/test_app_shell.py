@@ -92,3 +92,13 @@ def test_import_nyx_core_stays_light() -> None:
             "print(','.join(m for m in ('torch', 'onnxruntime', 'streamlit', 'transformers') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO_ROOT)
     assert out.stdout.strip() == ""
+
+
+def test_home_links_to_settings_when_sd_scripts_is_missing(ws, monkeypatch) -> None:
+    monkeypatch.setenv("NYX_SD_SCRIPTS", str(ws.root / "no-such-sd-scripts"))
+    at = _app().run()
+    assert not at.exception
+    assert any("sd-scripts is not ready" in w.value for w in at.warning)
+    assert not any(".sh" in w.value for w in at.warning)  # not a shell script: the Settings page
+    links = [el for el in at.main if getattr(el, "proto", None) is not None and el.type == "page_link"]
+    assert any("settings" in str(el.proto.page).lower() for el in links)

@@ -51,7 +51,7 @@ def test_preview_then_apply_then_undo_exact_bytes(ws, layout):
     assert (layout.root / "5_ohwx" / "1.txt").read_text() == "ohwx, b, c"
     info = caption_ops.undo_info(layout)
     assert info.count == 4 and "ohwx" in info.op
-    assert caption_ops.undo(ws, layout) == 4
+    assert caption_ops.undo(ws, layout).restored == 4
     assert _bytes(layout) == before  # 3.txt gone again, BOM/CRLF back
     assert any(e.original.endswith("3.txt") for e in list_trash(ws))
     with pytest.raises(UndoError):
@@ -95,7 +95,7 @@ def test_hand_edited_journal_cannot_write_outside(ws, layout):
     import json
 
     caption_ops.apply(layout, TagOp("add", tags=("x",)))
-    path = layout.root / ".nyx" / "undo.json"
+    path = caption_ops._journals(layout)[-1]
     j = json.loads(path.read_text())
     j["entries"]["../../evil.txt"] = {"before": base64.b64encode(b"pwned").decode()}
     j["entries"]["/tmp/evil.txt"] = {"before": base64.b64encode(b"pwned").decode()}
@@ -110,3 +110,81 @@ def test_empty_caption_is_never_a_zero_byte_file(layout):
     assert (layout.root / "5_ohwx" / "3.txt").read_bytes() == b"\n"
     caption_ops.apply(layout, TagOp("remove", tags=("b", "c")), images=[layout.images()[1]])
     assert (layout.root / "5_ohwx" / "1.txt").read_bytes() == b"\n"
+
+
+def test_undo_leaves_hand_edits_alone_and_lists_them(ws, layout):
+    """The journal records what the operation wrote; undo must not wipe an edit made after it (issue 8)."""
+    before = _bytes(layout)
+    caption_ops.apply(layout, TagOp("add", tags=("ohwx",), front=True))
+    folder = layout.root / "5_ohwx"
+    (folder / "1.txt").write_text("hand edited after the operation")
+    (folder / "3.txt").write_text("a caption I wrote for the new file")
+    res = caption_ops.undo(ws, layout)
+    assert sorted(res.skipped) == ["5_ohwx/1.txt", "5_ohwx/3.txt"] and res.restored == 2
+    assert (folder / "1.txt").read_text() == "hand edited after the operation"
+    assert (folder / "3.txt").read_text() == "a caption I wrote for the new file"
+    now = _bytes(layout)
+    assert now["0.txt"] == before["0.txt"] and now["2.txt"] == before["2.txt"]
+
+
+def test_several_levels_of_undo_with_history(ws, layout):
+    states = [_bytes(layout)]
+    for op in (TagOp("add", tags=("x",)), TagOp("remove", tags=("b",)), TagOp("replace", mapping=(("c", "see"),))):
+        caption_ops.apply(layout, op)
+        states.append(_bytes(layout))
+    history = caption_ops.undo_history(layout)
+    assert [h.op for h in history] == ["replace c → see", "remove b", "add x at the end"]  # newest first
+    assert [h.count for h in history] == [1, 2, 4] and history[0].at >= history[-1].at
+    for expected in reversed(states[:-1]):
+        assert caption_ops.undo(ws, layout).skipped == []
+        assert _bytes(layout) == expected
+    assert caption_ops.undo_history(layout) == []
+    with pytest.raises(UndoError):
+        caption_ops.undo(ws, layout)
+
+
+def test_history_is_bounded_and_reads_the_old_single_journal(ws, layout, monkeypatch):
+    import json
+
+    monkeypatch.setattr(caption_ops, "UNDO_LEVELS", 3)
+    legacy = layout.root / ".nyx" / "undo.json"
+    legacy.parent.mkdir(exist_ok=True)
+    legacy.write_text(json.dumps({"version": 1, "op": "old op", "at": 1.0, "entries": {}}))
+    assert [h.op for h in caption_ops.undo_history(layout)] == ["old op"]
+    for tag in ("p", "q", "r"):
+        caption_ops.apply(layout, TagOp("add", tags=(tag,)))
+    assert [h.op for h in caption_ops.undo_history(layout)] == [
+        "add r at the end", "add q at the end", "add p at the end"]  # the oldest dropped
+    assert not legacy.exists()
+
+
+def test_bulk_writes_are_atomic_files_that_keep_permissions(ws, layout):
+    import os
+    import stat
+
+    folder = layout.root / "5_ohwx"
+    os.chmod(folder / "1.txt", 0o600)
+    inode = (folder / "1.txt").stat().st_ino
+    caption_ops.apply(layout, TagOp("add", tags=("z",)))
+    assert stat.S_IMODE((folder / "1.txt").stat().st_mode) == 0o600
+    assert (folder / "1.txt").stat().st_ino != inode  # a new file put in place, never rewritten in place
+    assert (folder / "3.txt").read_text() == "z"  # created where none existed
+    assert not [p for p in folder.iterdir() if p.name.endswith(".tmp")]
+    caption_ops.undo(ws, layout)
+    assert stat.S_IMODE((folder / "1.txt").stat().st_mode) == 0o600
+
+
+def test_replace_existing_falls_back_to_a_plain_rename(tmp_path, monkeypatch):
+    from nyx_core import fsutil
+
+    for target_exists in (True, False):
+        for have_exchange in (True, False):
+            monkeypatch.setattr(fsutil, "_renameat2", None if have_exchange else False)
+            tmp, path = tmp_path / ".new.tmp", tmp_path / "cap.txt"
+            if target_exists:
+                path.write_text("old")
+            elif path.exists():
+                path.unlink()
+            tmp.write_text("new")
+            fsutil.replace_existing(str(tmp), str(path))
+            assert path.read_text() == "new" and not tmp.exists()

@@ -102,3 +102,21 @@ def test_cli_manage_and_tools(ws):
     assert (ws.datasets / "e" / "4_c" / "a.webp").exists() and (ws.datasets / "e" / "4_c" / "a.txt").exists()
     r = nyx(ws, "dataset", "rm", "e")
     assert r.returncode == 0 and "trash" in r.stdout and not (ws.datasets / "e").exists()
+
+
+def test_undo_lists_history_and_skipped(ws):
+    from nyx_core.datasets.manager import create_dataset
+
+    create_dataset(ws, "u", "c", 1)
+    folder = ws.datasets / "u" / "1_c"
+    for name in ("a", "b"):
+        Image.new("RGB", (8, 8)).save(folder / f"{name}.png")
+        (folder / f"{name}.txt").write_text("cat")
+    assert nyx(ws, "dataset", "tags", "u", "--add", "one").returncode == 0
+    assert nyx(ws, "dataset", "tags", "u", "--add", "two").returncode == 0
+    r = nyx(ws, "dataset", "undo", "u", "--list")
+    assert r.returncode == 0 and r.stdout.index("add two") < r.stdout.index("add one")
+    (folder / "b.txt").write_text("mine now")
+    r = nyx(ws, "dataset", "undo", "u")
+    assert r.returncode == 0 and "1 caption(s) restored" in r.stdout and "1_c/b.txt" in r.stdout
+    assert (folder / "a.txt").read_text() == "cat, one" and (folder / "b.txt").read_text() == "mine now"

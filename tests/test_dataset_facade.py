@@ -31,7 +31,7 @@ def test_notebook_workflow(ws, tmp_path):
     assert ds.apply(TagOp("add", tags=("ohwx",), front=True)) == 2
     assert ds.check(resolution=512).problems == []
     assert ds.tag_frequency()["ohwx"] == 2
-    assert ds.undo() == 2
+    assert ds.undo().restored == 2
     assert {p: ds.caption(p) for p in ds.images()} == before
     ds.set_repeats("ohwx cat", 5)
     assert ds.rename("kitties").layout.concepts[0].folder.name == "5_ohwx cat"

@@ -220,6 +220,8 @@ def test_zip_folder_contents_streamed(ws, fm, tmp_path) -> None:
         assert zf.read("run1/logs/log.txt") == b"hello\n" * 1000
     f = fm.zip_to_file("outputs/run1")
     assert f.parent == ws.cache / "downloads" and zipfile.ZipFile(f).read("run1/lora.safetensors") == big
+    # two sessions zipping a folder of the same name never share (and overwrite) one file
+    assert fm.zip_to_file("outputs/run1") != f and f.is_file()
     with pytest.raises(FileOpError):
         fm.open_file("outputs/run1")
     assert fm.open_file("outputs/run1/logs/log.txt").is_file()

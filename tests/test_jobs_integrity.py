@@ -277,7 +277,11 @@ def damaged(jm, ws):
     bad_step.progress_path.write_text(
         '{"v":1,"t":1.0,"type":"step","step":"seven","total":"x","epoch":null,"epochs":null,"it_per_s":null,'
         '"elapsed_s":null,"eta_s":null,"avr_loss":"high"}\n'
-        '{"v":1,"t":1.0,"type":"epoch","epoch":"one","epochs":2}\n')
+        '{"v":1,"t":1.0,"type":"epoch","epoch":"one","epochs":2}\n'
+        '{"v":1,"t":1.0,"type":"step","step":3,"total":10,"epoch":1,"epochs":1,"it_per_s":1.0,"elapsed_s":1,'
+        '"eta_s":1,"avr_loss":"high"}\n'
+        '{"v":1,"t":1.0,"type":"metric","step":4,"loss":"x","lr":0.0001,"lr_tag":"lr/unet","values":{}}\n'
+        '{"v":1,"t":1.0,"type":"metric","step":5,"loss":0.5,"lr":0.0001,"lr_tag":"lr/unet","values":{}}\n')
     return good, made, bad_step
 
 
@@ -291,7 +295,8 @@ def test_damaged_jobs_are_listed_as_damaged_with_the_reason(jm, damaged):
     assert "exploded" in jobs[made["unknown-state"]].damage and "runner_pid" in jobs[made["text-pid"]].damage
     assert "missing" in jobs[made["missing"]].damage and "not valid JSON" in jobs[made["truncated"]].damage
     st = jm.progress(bad_step.id)
-    assert st.bad_events == 2 and "step" in st.bad_event
+    assert st.bad_events == 4 and "step" in st.bad_event
+    assert st.loss_values == [0.5]  # the good line after the bad ones still counts
     # nothing can start, stop or reconcile a damaged job, and none of it raises
     jm.reconcile()
     assert jm.wait(made["text-pid"], 1).state == JobState.DAMAGED
@@ -342,3 +347,21 @@ def test_runner_cpu_counts_its_start_up(jm):
     job = jm.wait(jm.submit(JobSpec(argv=[sys.executable, "-c", "pass"], kind="download"), "cpu").id, 60)
     assert job.state == JobState.COMPLETED
     assert job.status.runner_cpu_s >= 0.03  # importing nyx_core.jobs alone costs more than this
+
+
+def test_the_monitors_reconcile_button_records_and_starts(jm, ws):
+    q = _queued_behind_nothing(jm)
+    dead = _running_job(jm, "dead")
+    at = AppTest.from_file(str(REPO / "pages" / "monitor.py"), default_timeout=30).run()
+    assert any("lost their runner" in w.value for w in at.warning)
+    at.button(key="mon_reconcile").click().run()
+    assert not at.exception
+    assert read_status(dead.dir).state == JobState.LOST and len(_ends(dead)) == 1
+    assert jm.wait(q.id, 30).state == JobState.COMPLETED
+
+
+def test_stopping_a_run_whose_runner_died_records_it_and_starts_the_queue(jm):
+    q = _queued_behind_nothing(jm)
+    dead = _running_job(jm, "dead")
+    assert jm.stop(dead.id).state == JobState.LOST and len(_ends(dead)) == 1
+    assert jm.wait(q.id, 30).state == JobState.COMPLETED

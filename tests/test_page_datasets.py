@@ -196,3 +196,64 @@ def test_editor_saves_exactly_the_box_and_joins_lines(ws):
     assert not (f / "img2.txt").exists()  # an uncaptioned image gets no file by being visited
     _button(at, "ds_prev").click().run()
     assert next(t for t in at.text_area if t.label == "Caption").value == "cat, long hair, blue eyes"
+
+
+def test_undo_history_shown_and_hand_edits_listed(ws):
+    f = _dataset(ws)
+    at = _page().run()
+    for tag in ("one", "two"):
+        at.text_input(key="ds_trigger_cats").input(tag).run()
+        _button(at, "ds_add_all").click().run()
+        _button(at, "ds_apply").click().run()
+        assert not at.exception
+    assert any("Undo history (2 operation(s)" in e.label for e in at.expander)
+    (f / "img0.txt").write_text("edited by hand")
+    _button(at, "ds_undo").click().run()
+    assert not at.exception
+    assert any("left alone because they were edited since" in w.value for w in at.warning)
+    assert any("5_ohwx cat/img0.txt" in c.value for c in at.code)
+    assert (f / "img0.txt").read_text() == "edited by hand"
+    assert (f / "img1.txt").read_text() == "one, cat, long_hair"
+    assert any("Next undo: add one" in c.value for c in at.caption)
+
+
+def test_convert_all_shows_what_changes_and_asks_once(ws):
+    f = _dataset(ws)
+    at = _page().run()
+    _button(at, "ds_t_convert").click().run()  # webp by default
+    assert not at.exception
+    assert sorted(p.name for p in f.glob("*.png")) == ["img0.png", "img1.png", "img2.png"]  # nothing yet
+    assert any("3 image(s) will be re-encoded as webp" in m.value for m in at.markdown)
+    _button(at, "ds_tool_go").click().run()
+    assert not at.exception
+    assert sorted(p.name for p in f.glob("*.webp")) == ["img0.webp", "img1.webp", "img2.webp"]
+    assert any("Converted 3 image(s)" in s.value for s in at.success)
+    _button(at, "ds_t_downscale").click().run()
+    assert any("0 image(s) will be shrunk" in m.value for m in at.markdown)
+    assert _button(at, "ds_tool_go").disabled
+    _button(at, "ds_tool_cancel").click().run()
+    assert not any(b.key == "ds_tool_go" for b in at.button)
+
+
+def test_rename_move_and_delete_one_image_carry_its_caption(ws):
+    from nyx_core.datasets.manager import add_concept
+
+    f = _dataset(ws)
+    add_concept(ws, "cats", "other", 2)
+    (f / "img1.npz").write_bytes(b"latents")
+    at = _page().run()
+    _button(at, "ds_open_5_ohwx cat/img1.png").click().run()
+    at.text_input(key="ds_mv_name_5_ohwx cat/img1.png").input("fluffy.png")
+    at.selectbox(key="ds_mv_concept_5_ohwx cat/img1.png").select("other")
+    _button(at, "ds_mv_go").click().run()
+    assert not at.exception
+    other = ws.datasets / "cats" / "2_other"
+    assert sorted(p.name for p in other.iterdir()) == ["fluffy.npz", "fluffy.png", "fluffy.txt"]
+    assert (other / "fluffy.txt").read_text() == "cat, long_hair" and not (f / "img1.txt").exists()
+    assert next(t for t in at.text_area if t.label == "Caption").value == "cat, long_hair"
+    _button(at, "ds_del_5_ohwx cat/img0.png").click().run()  # the tile's delete
+    assert not at.exception
+    assert not (f / "img0.png").exists() and not (f / "img0.txt").exists()
+    assert any("Moved img0.png and 1 file(s) with it to the trash" in s.value for s in at.success)
+    tiles = " ".join(c.value for c in at.caption)
+    assert "66×64 → bucket" in tiles  # size and bucket under each image

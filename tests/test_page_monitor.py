@@ -73,6 +73,8 @@ def test_stop_with_confirmation_and_queue_controls(ws):
     assert [j.id for j in jm.queued()] == [q2.id, q1.id]
     at.button(key=f"q_rm_{q1.id}").click().run()
     assert [j.id for j in jm.queued()] == [q2.id]
+    # secondary: stopping loses work, it must not be the loudest button on the page
+    assert at.button(key=f"mon_stop_{run.id}").proto.type == "secondary"
     at.button(key=f"mon_stop_{run.id}").click().run()
     assert "Stop now?" in texts(at)
     at.button(key=f"mon_yes_{run.id}").click().run()

@@ -175,3 +175,14 @@ def test_the_re_expressed_checks_catch_what_they_claim():
             "lr_scheduler": "constant", "lr_warmup_steps": 5}
     found = startup_refusals("flux_train_network.py", args, ds)
     assert len(found) == 4  # bucket step (64 first), TE cache + shuffle, adaptive noise, constant + warmup
+
+
+def test_dont_upscale_with_a_too_thin_image_is_named_on_that_field(ws):
+    # Measured with real sd-scripts: a 128x64 image at resolution 64 with "don't upscale" gets a
+    # 0-px bucket side and train_network.py stops with ZeroDivisionError in select_bucket.
+    from tests.test_config_support import make_dataset
+
+    make_dataset(ws, "thin", {"2_x": [(64, 64), (128, 64)]})
+    cfg = ready_config(ws, dataset={"name": "thin", "bucket_no_upscale": True})
+    found = errors(validate(cfg, ws), "dataset.bucket_no_upscale")
+    assert found and "too thin" in found[0].message and str(found[0]).startswith("error: Dataset › Don't upscale")

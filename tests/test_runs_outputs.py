@@ -126,4 +126,5 @@ def test_monitor_lists_the_runs_files_and_resumes_from_its_state(setup, ws):
     assert not at.exception
     resumed = [j for j in jm.list() if j.id != done.id]
     assert len(resumed) == 1 and load_config(resumed[0].dir / "job.toml").model.resume_state
+    jm.stop(resumed[0].id)
     jm.wait(resumed[0].id, 60)

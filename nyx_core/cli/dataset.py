@@ -65,7 +65,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--json", action="store_true")
     q.set_defaults(func=cmd_tags)
 
-    q = ds.add_parser("undo", help="undo the last bulk tag operation")
+    q = ds.add_parser("undo", help="undo the last bulk tag operation (captions edited since are left alone)")
+    q.add_argument("--list", action="store_true", help="show the operations that can be undone, newest first")
     q.add_argument("name")
     q.set_defaults(func=cmd_undo)
 
@@ -278,9 +279,19 @@ def cmd_undo(args: argparse.Namespace) -> int:
 
     ws = workspace(args)
     layout = scan_dataset(ws, args.name)
-    info = caption_ops.undo_info(layout)
-    n = caption_ops.undo(ws, layout)
-    print(f"undid '{info.op if info else 'last operation'}': {n} caption(s) restored")
+    if args.list:
+        history = caption_ops.undo_history(layout)
+        if not history:
+            print(f"nothing to undo in {layout.name}")
+        for info in history:
+            print(f"{time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(info.at))}  {info.count:>6} caption(s)  {info.op}")
+        return 0
+    result = caption_ops.undo(ws, layout)
+    print(f"undid '{result.op}': {result.restored} caption(s) restored")
+    if result.skipped:
+        print(f"left {len(result.skipped)} caption(s) alone: edited since the operation:")
+        for rel in result.skipped:
+            print(f"  {rel}")
     return 0
 
 

@@ -8,7 +8,8 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from nyx_core import __version__
-from nyx_core.cli.common import print_json, settings, workspace
+from nyx_core.cli.common import print_json, settings
+from nyx_core.workspace import Workspace
 from nyx_core.system import gpu_summary
 
 
@@ -39,13 +40,14 @@ def sd_scripts_commit(folder: Path) -> str | None:
 
 
 def collect(args: argparse.Namespace) -> dict[str, object]:
-    ws = workspace(args)
+    ws = Workspace.peek(getattr(args, "workspace", None))  # a read: never creates the workspace
     s = settings(ws)
     found, why = s.sd_scripts_status()
     return {
         "nyx": __version__,
         "python": platform.python_version(),
         "workspace": str(ws.root),
+        "workspace_exists": ws.exists,
         "versions": {pkg: _version(pkg) for pkg in ("streamlit", "pydantic", "pillow", "safetensors")},
         "sd_scripts": {"found": found, "detail": why, "commit": sd_scripts_commit(Path(s.sd_scripts_dir)),
                        "pinned": PINNED_SD_SCRIPTS},
@@ -60,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
         print_json(info)
         return 0
     print(f"Nyx Trainer {info['nyx']} (Python {info['python']})")
-    print(f"workspace:  {info['workspace']}")
+    print(f"workspace:  {info['workspace']}" + ("" if info["workspace_exists"] else " (not created yet)"))
     sd = info["sd_scripts"]
     print("versions:   " + ", ".join(f"{k} {v}" for k, v in info["versions"].items() if v))
     print(f"sd-scripts: {'found' if sd['found'] else 'NOT found'}: {sd['detail']}")

@@ -317,7 +317,8 @@ def _check_steps(run: RunPlan, out: _Collector) -> None:
     report = run.steps
     if report is None:
         if not errors_in(out, "dataset.min_bucket_reso") and not errors_in(out, "dataset.max_bucket_reso"):
-            out.error("dataset.name", run.steps_problem or "the steps cannot be counted")
+            why = run.steps_problem or "the steps cannot be counted"
+            out.error("dataset.bucket_no_upscale" if "bucket_no_upscale" in why else "dataset.name", why)
         return
     for w in report.warnings:
         code = getattr(w, "code", "")

@@ -114,8 +114,12 @@ class Dataset:
     def apply(self, op: TagOp, images: Iterable[Path] | None = None) -> int:
         return caption_ops.apply(self.layout, op, images)
 
-    def undo(self) -> int:
+    def undo(self) -> caption_ops.UndoResult:
+        """Take back the newest bulk operation (captions hand-edited since are skipped and listed)."""
         return caption_ops.undo(self.ws, self.layout)
+
+    def undo_history(self) -> list[caption_ops.UndoInfo]:
+        return caption_ops.undo_history(self.layout)
 
     # -- image tools ----------------------------------------------------------------------------
     def convert(self, fmt: str, **kw):  # noqa: ANN003, ANN201

@@ -39,6 +39,7 @@ TITLES = {
     "extreme_aspect": "Extreme aspect ratios",
     "unbucketable": "Images too thin for any bucket",
     "stray_folder": "Folders sd-scripts ignores",
+    "skipped_extension": "Images sd-scripts skips (extension case)",
     "small_bucket": "Buckets smaller than the batch size",
 }
 
@@ -244,6 +245,12 @@ def check_dataset(ws: Workspace, name: str, *, resolution: int | tuple[int, int]
     if stray:
         out.append(Problem("stray_folder", "not in a '<repeats>_<concept>' folder, so sd-scripts skips: "
                            + ", ".join(stray[:10]), [p.name for p in layout.loose_images]))
+
+    skipped = [rel(p) for p in layout.skipped_images()]
+    if skipped:
+        out.append(Problem("skipped_extension", f"{len(skipped)} image file(s) will not be trained: sd-scripts matches "
+                           "extensions exactly (.png or .PNG, not .Png). Rename them to the lower-case extension "
+                           "(the Datasets page can do it; captions follow)", skipped))
 
     report.buckets = dict(sorted(bucket_counts.items()))
     report.bucket_rows = [BucketRow(b, c, bucket_images[b]) for b, c in report.buckets.items()]

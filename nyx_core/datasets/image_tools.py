@@ -132,17 +132,78 @@ def _rewrite_each(ws: Workspace, name: str, images: Iterable[Path] | None,
     return report
 
 
-def convert_images(ws: Workspace, name: str, fmt: str, *, quality: int = 95, images: Iterable[Path] | None = None,
-                   progress: Callable[[int, int, str], None] | None = None) -> ToolReport:
-    """Re-encode images as webp / png / jpg (``quality`` 1-100 for webp and jpg)."""
+def _plan(ws: Workspace, name: str, images: Iterable[Path] | None,
+          decide: Callable[[Path, object], str]) -> ToolReport:
+    """What a tool would do, from image headers only (nothing decoded, nothing written): ``changed``
+    holds (image, what happens to it), ``skipped`` (image, why not)."""
+    from PIL import Image
+
+    layout = scan_dataset(ws, name)
+    report = ToolReport()
+    for img in _targets(layout, images):
+        rel = img.relative_to(layout.root).as_posix()
+        try:
+            with Image.open(img) as im:
+                report.changed.append((rel, decide(img, im)))
+        except _Skip as why:
+            report.skipped.append((rel, str(why)))
+        except (OSError, ValueError, SyntaxError) as exc:
+            report.skipped.append((rel, f"unreadable ({exc})"))
+    return report
+
+
+def _check_convert(fmt: str, quality: int) -> tuple[str, str]:
     if fmt.lower() not in FORMATS:
         raise ImageToolError(f"unknown format {fmt!r}; use webp, png or jpg")
     if not 1 <= quality <= 100:
         raise ImageToolError("quality must be between 1 and 100")
-    pil_fmt, suffix = FORMATS[fmt.lower()]
+    return FORMATS[fmt.lower()]
+
+
+def _already(img: Path, im, pil_fmt: str, suffix: str) -> bool:  # noqa: ANN001
+    return im.format == pil_fmt and img.suffix.lower() in (suffix, ".jpeg" if suffix == ".jpg" else suffix)
+
+
+def plan_convert(ws: Workspace, name: str, fmt: str, *, quality: int = 95,
+                 images: Iterable[Path] | None = None) -> ToolReport:
+    """What ``convert_images`` would change, to show before asking (reads headers only)."""
+    pil_fmt, suffix = _check_convert(fmt, quality)
+
+    def decide(img: Path, im) -> str:  # noqa: ANN001
+        if _already(img, im, pil_fmt, suffix):
+            raise _Skip(f"already {fmt}")
+        return f"{im.format or img.suffix} → {fmt} ({img.stem}{suffix})"
+
+    return _plan(ws, name, images, decide)
+
+
+def _fit(size: tuple[int, int], max_side: int) -> tuple[int, int]:
+    w, h = size
+    scale = max_side / max(w, h)
+    return max(1, round(w * scale)), max(1, round(h * scale))
+
+
+def plan_downscale(ws: Workspace, name: str, max_side: int, *, images: Iterable[Path] | None = None) -> ToolReport:
+    """What ``downscale_images`` would change, to show before asking (reads headers only)."""
+    if max_side < 64:
+        raise ImageToolError("the max side must be at least 64 pixels")
+
+    def decide(img: Path, im) -> str:  # noqa: ANN001
+        if max(im.size) <= max_side:
+            raise _Skip(f"already within {max_side}px")
+        w, h = _fit(im.size, max_side)
+        return f"{im.size[0]}×{im.size[1]} → about {w}×{h}"
+
+    return _plan(ws, name, images, decide)
+
+
+def convert_images(ws: Workspace, name: str, fmt: str, *, quality: int = 95, images: Iterable[Path] | None = None,
+                   progress: Callable[[int, int, str], None] | None = None) -> ToolReport:
+    """Re-encode images as webp / png / jpg (``quality`` 1-100 for webp and jpg)."""
+    pil_fmt, suffix = _check_convert(fmt, quality)
 
     def encode(img: Path, im) -> tuple[bytes, str]:  # noqa: ANN001
-        if im.format == pil_fmt and img.suffix.lower() in (suffix, ".jpeg" if suffix == ".jpg" else suffix):
+        if _already(img, im, pil_fmt, suffix):
             raise _Skip(f"already {fmt}")
         im.load()
         return _encode(im, pil_fmt, quality, im.info), suffix

@@ -33,9 +33,9 @@ from nyx_core.datasets.layout import (
     scan_dataset,
 )
 from nyx_core.errors import NyxError
+from nyx_core.imagefiles import CAPTION_EXTS, normalized_name
 from nyx_core.workspace import Workspace
 
-CAPTION_EXTS = (".txt", ".caption")
 CHUNK = 1 << 20
 #: Pillow formats sd-scripts can train on (MPO is the multi-picture JPEG many cameras write).
 FORMATS = {"JPEG", "MPO", "PNG", "WEBP", "BMP"}
@@ -150,6 +150,7 @@ class _Staged:
     folder: str          # concept folder name in the dataset
     name: str            # wanted file name
     tmp: Path
+    renamed: bool = False  # the wanted name already differs from the source's (extension case)
 
 
 class _Stage:
@@ -196,7 +197,9 @@ class _Stage:
             tmp.unlink(missing_ok=True)
             self.report.skipped.append((source, why))
             return
-        self.images.append(_Staged(source, ("/".join(dir_parts), Path(name).stem), folder, name, tmp))
+        # the extension as sd-scripts finds it: b.Png would be imported but never trained
+        self.images.append(_Staged(source, ("/".join(dir_parts), Path(name).stem), folder, normalized_name(name), tmp,
+                                   renamed=normalized_name(name) != name))
 
     def add_caption(self, source: str, dir_parts: list[str], name: str, data: bytes) -> None:
         key = ("/".join(dir_parts), Path(name).stem)
@@ -235,7 +238,7 @@ class _Stage:
                 moves.append((dest, item.tmp))
                 rel = dest.relative_to(self.layout.root).as_posix()
                 report.taken.append(rel)
-                if final != item.name:
+                if final != item.name or item.renamed:
                     report.renamed.append((item.source, rel))
                 cap = self.captions.pop(item.key, None)
                 if cap is not None:

@@ -9,17 +9,18 @@ keeps it out of sd-scripts' image glob.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import tomlkit
 
+from nyx_core.cache import StampCache
 from nyx_core.errors import NyxError, PathError
 from nyx_core.fsutil import atomic_write_text
+from nyx_core.imagefiles import IMAGE_EXTS, is_image_name, is_skipped_image, is_trainable_image  # noqa: F401
 from nyx_core.workspace import Workspace
 
-#: What sd-scripts globs for (it also accepts the upper-case spellings, so matching is case-blind).
-IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
+#: One image rule for Nyx: ``nyx_core.imagefiles`` (sd-scripts' extensions, case included).
 SETTINGS_FILE = ".nyx-dataset.toml"
 #: Nyx's own per-dataset state (undo journal, ingest temp folders). Dotted so sd-scripts never sees it.
 STATE_DIR = ".nyx"
@@ -29,6 +30,8 @@ DEFAULT_CAPTION_EXT = ".txt"
 # not a number is ignored by it. We also want a non-empty concept and at least one repeat.
 _CONCEPT = re.compile(r"^(\d+)_(.+)$")
 _CAPTION_EXT = re.compile(r"^\.[A-Za-z0-9_-]{1,16}$")
+#: dataset scans by root folder (see scan_dataset)
+_SCANS = StampCache(maxsize=64)
 
 
 class DatasetError(NyxError):
@@ -36,7 +39,8 @@ class DatasetError(NyxError):
 
 
 def is_image(path: Path) -> bool:
-    return path.suffix.lower() in IMAGE_EXTS
+    """An image file by name, any case (what ingest accepts; it writes the lower-case spelling)."""
+    return is_image_name(path)
 
 
 def parse_concept_folder(name: str) -> tuple[int, str] | None:
@@ -87,6 +91,8 @@ class Concept:
     name: str
     repeats: int
     images: list[Path] = field(default_factory=list)
+    #: Image files sd-scripts will not find (extension case, e.g. ``b.Png``): not shown as training images.
+    skipped: list[Path] = field(default_factory=list)
 
     def caption_path(self, image: Path, ext: str = DEFAULT_CAPTION_EXT) -> Path:
         return caption_path(image, ext)
@@ -110,6 +116,9 @@ class DatasetLayout:
 
     def images(self) -> list[Path]:
         return [img for c in self.concepts for img in c.images]
+
+    def skipped_images(self) -> list[Path]:
+        return [img for c in self.concepts for img in c.skipped]
 
     def caption_path(self, image: Path) -> Path:
         return caption_path(image, self.caption_ext)
@@ -164,16 +173,27 @@ def save_settings(root: Path, settings: DatasetSettings) -> None:
     atomic_write_text(path, tomlkit.dumps(doc))
 
 
-def _images_in(folder: Path) -> list[Path]:
-    return sorted(
-        (p for p in folder.iterdir() if not p.name.startswith(".") and is_image(p) and p.is_file()),
-        key=lambda p: p.name,
-    )
+def _images_in(folder: Path) -> tuple[list[Path], list[Path]]:
+    """(the images sd-scripts trains on, image files it skips because of their extension's case)."""
+    found = sorted((p for p in folder.iterdir() if not p.name.startswith(".") and is_image_name(p) and p.is_file()),
+                   key=lambda p: p.name)
+    return [p for p in found if is_trainable_image(p)], [p for p in found if not is_trainable_image(p)]
 
 
 def scan_dataset(ws: Workspace, name: str) -> DatasetLayout:
-    """Read ``workspace/datasets/<name>/``. Concepts are sorted by folder name, images by file name."""
+    """Read ``workspace/datasets/<name>/``. Concepts are sorted by folder name, images by file name.
+
+    Served from memory while the dataset folder, its concept folders and its settings file are
+    unchanged (a page asks on every rerun; 10,000 images are 10,000 stats). Each call gets its
+    own copy, so a caller may change what it got."""
     root = dataset_root(ws, name)
+    layout = _SCANS.get(("dataset", str(root)), lambda: _scan(root))
+    return replace(layout, concepts=[replace(c, images=list(c.images), skipped=list(c.skipped)) for c in layout.concepts],
+                   stray=list(layout.stray), loose_images=list(layout.loose_images))
+
+
+def _scan(root: Path) -> tuple[DatasetLayout, list[Path]]:
+    """The layout, and the paths whose change would change it (for the cache)."""
     settings = load_settings(root)
     concepts: list[Concept] = []
     stray: list[Path] = []
@@ -186,10 +206,12 @@ def scan_dataset(ws: Workspace, name: str) -> DatasetLayout:
             if parsed is None:
                 stray.append(entry)
             else:
-                concepts.append(Concept(entry, parsed[1], parsed[0], _images_in(entry)))
+                images, skipped = _images_in(entry)
+                concepts.append(Concept(entry, parsed[1], parsed[0], images, skipped))
         elif is_image(entry):
             loose.append(entry)
-    return DatasetLayout(root.name, root, concepts, settings.caption_ext, settings.trigger_word, stray, loose)
+    layout = DatasetLayout(root.name, root, concepts, settings.caption_ext, settings.trigger_word, stray, loose)
+    return layout, [root, root / SETTINGS_FILE, *(c.folder for c in concepts)]
 
 
 def dataset_names(ws: Workspace) -> list[str]:

@@ -177,3 +177,67 @@ def summarize(layout: DatasetLayout) -> DatasetSummary:
         caption_ext=layout.caption_ext,
         trigger_word=layout.trigger_word,
     )
+
+
+# -- one image ----------------------------------------------------------------------------------------
+def _member(ws: Workspace, name: str, image: Path | str) -> tuple[DatasetLayout, Path]:
+    layout = scan_dataset(ws, name)
+    image = Path(image)
+    if not image.is_absolute():
+        image = layout.root / image
+    if image not in set(layout.images()):
+        raise DatasetError(f"{image.name} is not an image of dataset {name!r}")
+    return layout, image
+
+
+def move_image(ws: Workspace, name: str, image: Path | str, *, new_name: str | None = None,
+               concept: str | None = None) -> Path:
+    """Rename an image and/or move it to another concept of the dataset; its caption and sd-scripts
+    caches go with it. ``image`` is a path or dataset-relative. Refuses to overwrite anything."""
+    from nyx_core.files import FileManager
+    from nyx_core.imagefiles import SD_SCRIPTS_IMAGE_EXTS, is_trainable_image
+
+    layout, path = _member(ws, name, image)
+    fm = FileManager(ws)
+    if new_name is not None and new_name.strip() and new_name.strip() != path.name:
+        new_name = new_name.strip()
+        if not is_trainable_image(new_name):
+            raise DatasetError(f"{new_name!r} would not be trained: sd-scripts reads only "
+                               f"{', '.join(SD_SCRIPTS_IMAGE_EXTS)} (case as written)")
+        if Path(new_name).suffix.lower() != path.suffix.lower():
+            raise DatasetError("renaming cannot change the image format; use Convert for that")
+        path = fm.rename(ws.relative(path), new_name)
+    if concept:
+        folder = layout.concept(concept).folder
+        if folder != path.parent:
+            path = fm.move([ws.relative(path)], ws.relative(folder))[0]
+    return path
+
+
+def delete_image(ws: Workspace, name: str, image: Path | str) -> list:
+    """Move an image and its companions (caption, caches) to the trash; returns the trash entries."""
+    from nyx_core.files import FileManager
+    from nyx_core.trash import move_to_trash
+
+    _layout, path = _member(ws, name, image)
+    group = [path] + FileManager(ws).companions(path)
+    return [move_to_trash(ws, p) for p in group]
+
+
+def normalize_extensions(ws: Workspace, name: str) -> list[tuple[str, str]]:
+    """Rename the image files sd-scripts skips because of their extension's case (``b.Png`` ->
+    ``b.png``); captions and caches keep their names (same stem). Returns (old, new) dataset paths.
+    A file whose lower-case name is taken is left alone (and stays in the health check)."""
+    from nyx_core.files import ClashError, FileManager
+    from nyx_core.imagefiles import normalized_name
+
+    layout = scan_dataset(ws, name)
+    fm = FileManager(ws)
+    done = []
+    for img in layout.skipped_images():
+        try:
+            new = fm.rename(ws.relative(img), normalized_name(img.name))
+        except ClashError:
+            continue
+        done.append((img.relative_to(layout.root).as_posix(), new.relative_to(layout.root).as_posix()))
+    return done

@@ -3,12 +3,15 @@
 Every user path goes through ``Workspace.resolve`` first. Operations that act on an *entry*
 (rename, move, delete) act on the entry itself — a symlink is renamed, not its target — so the
 parent is resolved and the last name joined back. The workspace root, the top-level layout
-folders and the trash are never renamed, moved or deleted from here.
+folders and the trash are never renamed, moved or deleted from here. Renaming, moving or copying
+an image takes its companions along (caption, sd-scripts' .npz caches: ``nyx_core.imagefiles``),
+so an image never silently loses its caption.
 """
 from __future__ import annotations
 
 import fnmatch
 import os
+import secrets
 import shutil
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -20,6 +23,7 @@ from nyx_core.files.kinds import kind_of
 from nyx_core.files.textfiles import read_text_file, validate_text
 from nyx_core.files.zipstream import CHUNK, iter_zip
 from nyx_core.fsutil import atomic_output, atomic_write_text
+from nyx_core.imagefiles import CAPTION_EXTS, companions, is_image_name, renamed_companion
 from nyx_core.workspace import LAYOUT, Workspace
 
 ON_CLASH = ("ask", "keep_both", "replace", "skip")
@@ -65,15 +69,15 @@ def check_name(name: str) -> str:
     return name
 
 
-def free_name(target: Path, label: str = "") -> Path:
-    """``name (1).ext``, ``name (2).ext``, … — the first that does not exist."""
+def free_name(target: Path, label: str = "", taken=os.path.lexists) -> Path:  # noqa: ANN001
+    """``name (1).ext``, ``name (2).ext``, … — the first that is not ``taken`` (does not exist)."""
     stem, suffix = target.stem, target.suffix
     if target.name.startswith(".") and suffix == target.name:
         stem, suffix = target.name, ""
     for n in range(1, 100_000):
         tag = (label if n == 1 else f"{label} {n}") if label else str(n)
         candidate = target.with_name(f"{stem} ({tag}){suffix}")
-        if not os.path.lexists(candidate):
+        if not taken(candidate):
             return candidate
     raise FileOpError(f"too many copies of {target.name}")  # pragma: no cover
 
@@ -226,6 +230,25 @@ class FileManager:
         target.mkdir()
         return target
 
+    def companions(self, path: Path) -> list[Path]:
+        """The files that travel with ``path`` when it is an image: its captions (``.txt``,
+        ``.caption`` and a dataset's own caption extension) and its sd-scripts cache files."""
+        if not is_image_name(path.name) or path.is_symlink() or not path.is_file():
+            return []
+        exts = list(CAPTION_EXTS)
+        root = self.ws.datasets
+        if root in path.parents and path.parent.parent.parent == root:  # datasets/<name>/<concept>/<image>
+            from nyx_core.datasets.layout import DatasetError, load_settings
+
+            try:
+                exts.append(load_settings(path.parent.parent).caption_ext)
+            except DatasetError:
+                pass
+        return companions(path, tuple(exts))
+
+    def _clash(self, target: Path, moving: set[Path]) -> bool:
+        return os.path.lexists(target) and target not in moving
+
     def rename(self, user_path: str, new_name: str) -> Path:
         path = self.entry(user_path)
         self._guard(path, "renamed")
@@ -237,7 +260,17 @@ class FileManager:
         if os.path.lexists(target) and not _same_file(path, target):
             raise ClashError(f"{new_name} already exists here; pick another name",
                              name=new_name, folder=self.rel(path.parent))
+        stem = Path(new_name).stem
+        group = [(c, renamed_companion(c, path.stem, stem)) for c in self.companions(path)]
+        group = [(c, t) for c, t in group if c != t]
+        moving = {c for c, _ in group}
+        for _c, t in group:  # check all before renaming any
+            if self._clash(t, moving):
+                raise ClashError(f"{t.name} (the renamed {path.name}'s caption or cache) already exists here; "
+                                 "pick another name", name=t.name, folder=self.rel(path.parent))
         os.rename(path, target)
+        for c, t in group:
+            os.rename(c, t)
         return target
 
     def move(self, user_paths: list[str], dest_dir: str, on_clash: str = "ask") -> list[Path]:
@@ -260,35 +293,53 @@ class FileManager:
             real = src.resolve()
             if src.is_dir() and not src.is_symlink() and (dest == real or real in dest.parents):
                 raise FileOpError(f"cannot put {src.name} inside itself")
+        chosen = set(sources)
+        # an image's companions travel with it (unless they were picked themselves)
+        extra = {src: [c for c in self.companions(src) if c not in chosen] for src in sources}
         # Check every clash first so "ask" changes nothing when any name is taken.
         if on_clash == "ask":
             for src in sources:
-                target = dest / src.name
-                if os.path.lexists(target) and target != src:
-                    raise ClashError(f"{src.name} already exists in {self.rel(dest) or 'the workspace root'}",
-                                     name=src.name, folder=self.rel(dest))
+                for item in [src] + extra[src]:
+                    target = dest / item.name
+                    if os.path.lexists(target) and target != item:
+                        raise ClashError(f"{item.name} already exists in {self.rel(dest) or 'the workspace root'}",
+                                         name=item.name, folder=self.rel(dest))
         done = []
         for src in sources:
             target = dest / src.name
             if not copy and target == src:
                 done.append(src)
                 continue
-            if os.path.lexists(target):
+            comps = extra[src]
+
+            def taken(t: Path) -> bool:  # the image's name or one of its companions' is in use
+                return os.path.lexists(t) or any(
+                    os.path.lexists(renamed_companion(c, src.stem, t.stem, dest)) for c in comps)
+
+            if taken(target):
                 if on_clash == "skip":
                     continue
                 if on_clash == "keep_both" or (copy and target == src):
-                    target = free_name(target, "copy" if copy else "")
+                    target = free_name(target, "copy" if copy else "", taken=taken)
+                elif not os.path.lexists(target):
+                    pass  # replace: only companions clash; handled below
                 elif target in src.parents:
                     raise FileOpError(f"cannot replace {target.name}: it contains {src.name}")
                 else:  # replace: the old one goes to the trash, not away
                     trash.move_to_trash(self.ws, target)
-            if copy:
-                if src.is_dir() and not src.is_symlink():
-                    shutil.copytree(src, target, symlinks=True)
+            pairs = [(src, target)] + [(c, renamed_companion(c, src.stem, target.stem, dest)) for c in comps]
+            for item, to in pairs:
+                if item is not src and os.path.lexists(to) and to != item:
+                    if on_clash == "skip":
+                        continue
+                    trash.move_to_trash(self.ws, to)  # replace: restorable from the trash
+                if copy:
+                    if item.is_dir() and not item.is_symlink():
+                        shutil.copytree(item, to, symlinks=True)
+                    else:
+                        shutil.copy2(item, to, follow_symlinks=False)
                 else:
-                    shutil.copy2(src, target, follow_symlinks=False)
-            else:
-                shutil.move(str(src), str(target))
+                    shutil.move(str(item), str(to))
             done.append(target)
         return done
 
@@ -354,7 +405,8 @@ class FileManager:
         folder = self.folder(user_path)
         out_dir = self.ws.cache / "downloads"
         out_dir.mkdir(parents=True, exist_ok=True)
-        final = out_dir / f"{folder.name or 'workspace'}.zip"
+        # a unique name: two sessions zipping folders of the same name must not share one file
+        final = out_dir / f"{folder.name or 'workspace'}-{secrets.token_hex(6)}.zip"
         with atomic_output(final, fsync=False) as out:
             for block in self.iter_zip(user_path):
                 out.write(block)

@@ -221,9 +221,13 @@ class JobManager:
     def stop(self, job_id: str, save: bool = False) -> Job:
         """Stop a run: ``save=False`` now (SIGINT, SIGTERM, SIGKILL to its process group), or
         ``save=True`` right after the next checkpoint sd-scripts saves. A queued job is dequeued."""
-        job = self.store.reconcile(self.store.load(job_id))
+        job = self.store.load(job_id)
+        before = job.status.state
+        job = self.store.reconcile(job)
         if job.damage:
             raise NyxError(f"job {job.id} is damaged ({job.damage}); it cannot be stopped from Nyx")
+        if job.state == JobState.LOST and before != JobState.LOST:
+            self.store.start_next()  # its runner was gone: nobody else will start the queue
         if job.state == JobState.QUEUED:
             self.remove_from_queue(job.id)
             return self.get(job.id)

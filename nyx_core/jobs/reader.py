@@ -102,11 +102,14 @@ def _decode(line: bytes) -> dict[str, Any] | None:
 
 # The fast path: step and metric events are >95 % of a long run's file. Their first fields are in
 # a fixed order (written by the runner), so the chart series can be taken without a JSON decode.
-_METRIC = re.compile(rb'^\{"v":1,"t":[^,]+,"type":"metric","step":(\d+),"loss":([^,]+),"lr":([^,]+),')
-_STEP = re.compile(rb'^\{"v":1,"t":[^,]+,"type":"step","step":(\d+),.*"avr_loss":([^,}]+)\}$')
+# A number as json.dumps writes it (or null): a field of any other type (a damaged or hand-made
+# line) does not match, so the line takes the checked path and is counted as bad, never crashes.
+_N = rb'(null|NaN|-?Infinity|-?\d[\d.eE+-]*)'
+_METRIC = re.compile(rb'^\{"v":1,"t":[^,]+,"type":"metric","step":(\d+),"loss":' + _N + rb',"lr":' + _N + rb',')
+_STEP = re.compile(rb'^\{"v":1,"t":[^,]+,"type":"step","step":(\d+),.*"avr_loss":' + _N + rb'\}$')
 # No "^"/re.M: a pattern that starts with a literal lets the regex engine jump between line starts.
-_METRIC_ALL = re.compile(rb'\{"v":1,"t":[^,\n]+,"type":"metric","step":(\d+),"loss":([^,\n]+),"lr":([^,\n]+),')
-_STEP_ALL = re.compile(rb'\{"v":1,"t":[^,\n]+,"type":"step","step":(\d+),[^\n]*"avr_loss":([^,}\n]+)\}\n')
+_METRIC_ALL = re.compile(rb'\{"v":1,"t":[^,\n]+,"type":"metric","step":(\d+),"loss":' + _N + rb',"lr":' + _N + rb',')
+_STEP_ALL = re.compile(rb'\{"v":1,"t":[^,\n]+,"type":"step","step":(\d+),[^\n]*"avr_loss":' + _N + rb'\}\n')
 _RARE_ALL = re.compile(rb'\{"v":1,"t":[^,\n]+,"type":"(?!step"|metric")[^\n]*')
 
 

@@ -109,4 +109,8 @@ def wait_for_app(pg) -> None:
         " || !document.querySelector('[data-testid=\"stStatusWidget\"]').innerText.includes('Running')",
         timeout=30_000,
     )
+    try:  # elements left from the previous run are marked stale until the new run has drawn them
+        pg.wait_for_function("() => !document.querySelector('[data-stale=\"true\"]')", timeout=10_000)
+    except Exception:  # noqa: BLE001 - a page that reruns on its own may never be fully still
+        pass
     pg.wait_for_timeout(300)

@@ -105,3 +105,31 @@ def test_start_on_the_training_page_lands_on_the_monitor(quick_standin, page, ap
     [job] = JobManager(ws, Settings.load(ws.root)).list()
     assert job.name == "from-page" and job.state == JobState.COMPLETED
     page.locator(".js-plotly-plot").first.wait_for(timeout=10_000)
+
+
+def test_the_page_says_what_is_true_when_a_run_ends_while_another_is_shown(page, app_server):
+    """Viewing a finished run while another one runs: when that one ends, the page (the "Now"
+    panel and the run selector) says so without any click."""
+    ws = Workspace.open(app_server.workspace)
+    jm = JobManager(ws, Settings())
+
+    def spec(name, steps):
+        out = ws.outputs / name
+        return JobSpec(argv=[sys.executable, "-m", "nyx_dev.standin", "--synth", "--steps", str(steps), "--epochs",
+                             "1", "--step-time", "0.1", "--output-dir", str(out), "--output-name", name],
+                       env={"PYTHONPATH": str(REPO)}, expected_output=str(out / f"{name}.safetensors"),
+                       output_dir=str(out))
+
+    done = jm.wait(jm.submit(spec("earlier", 2), "earlier").id, 60)
+    assert done.state == JobState.COMPLETED
+    running = jm.submit(spec("later", 80), "later")
+    try:
+        page.goto(app_server.url + f"/monitor?job={done.id}")
+        wait_for_app(page)
+        page.get_by_text(re.compile(r"later · running")).first.wait_for(timeout=30_000)  # in "Now"
+        page.get_by_text(re.compile(r"Completed in")).first.wait_for(timeout=30_000)  # the earlier run is shown
+        assert jm.wait(running.id, 60).state == JobState.COMPLETED
+        page.get_by_text("No run is active.").wait_for(timeout=30_000)  # redrawn by itself
+    finally:
+        jm.stop(running.id)
+        jm.wait(running.id, 30)

@@ -136,9 +136,9 @@ def test_switch_between_two_configs_and_edit_each(page, app_server) -> None:
     assert load_config(cfg_dir / "a-sd15.toml").network.dim == 16  # nothing written behind the user's back
 
     # leaving the page and coming back opens the config you were on
-    page.get_by_role("link", name="Home").click()
+    page.get_by_test_id("stSidebarNavItems").get_by_role("link", name="Home").click()
     wait_for_app(page)
-    page.get_by_role("link", name="Training setup").click()
+    page.get_by_test_id("stSidebarNavItems").get_by_role("link", name="Training setup").click()
     wait_for_app(page)
     page.get_by_role("heading", name="Training setup").wait_for()
     assert _dim(page).input_value() == "20"
