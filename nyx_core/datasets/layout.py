@@ -14,6 +14,7 @@ from pathlib import Path
 
 import tomlkit
 
+from nyx_core.names import shown, unshown
 from nyx_core.cache import StampCache
 from nyx_core.errors import NyxError, PathError
 from nyx_core.fsutil import atomic_write_text
@@ -65,7 +66,7 @@ def validate_name(name: str, *, what: str = "dataset name") -> str:
     """A dataset or concept name must be one plain folder name. Returns it stripped of edge spaces."""
     if not isinstance(name, str):
         raise DatasetError(f"the {what} must be text")
-    name = name.strip()
+    name = unshown(name).strip()  # a listed name that is not UTF-8 comes back as \xNN
     if not name:
         raise DatasetError(f"the {what} is empty; type a name")
     if "/" in name or "\\" in name:
@@ -74,7 +75,7 @@ def validate_name(name: str, *, what: str = "dataset name") -> str:
         raise DatasetError(f"the {what} {name!r} starts with a dot (hidden); pick another name")
     if re.search(r"[\x00-\x1f\x7f]", name) or re.match(r"^[A-Za-z]:", name):
         raise DatasetError(f"the {what} {name!r} contains characters a folder name cannot have")
-    if len(name.encode("utf-8")) > 200:
+    if len(name.encode("utf-8", "surrogateescape")) > 200:
         raise DatasetError(f"the {what} is too long (200 bytes at most)")
     return name
 
@@ -207,16 +208,17 @@ def _scan(root: Path) -> tuple[DatasetLayout, list[Path]]:
                 stray.append(entry)
             else:
                 images, skipped = _images_in(entry)
-                concepts.append(Concept(entry, parsed[1], parsed[0], images, skipped))
+                # shown(): a name that is not UTF-8 is displayed (and looked up) as \xNN
+                concepts.append(Concept(entry, shown(parsed[1]), parsed[0], images, skipped))
         elif is_image(entry):
             loose.append(entry)
-    layout = DatasetLayout(root.name, root, concepts, settings.caption_ext, settings.trigger_word, stray, loose)
+    layout = DatasetLayout(shown(root.name), root, concepts, settings.caption_ext, settings.trigger_word, stray, loose)
     return layout, [root, root / SETTINGS_FILE, *(c.folder for c in concepts)]
 
 
 def dataset_names(ws: Workspace) -> list[str]:
     """Just the names (no scan): cheap enough for a picker on every page run."""
-    return sorted((p.name for p in ws.datasets.iterdir() if p.is_dir() and not p.name.startswith(".")),
+    return sorted((shown(p.name) for p in ws.datasets.iterdir() if p.is_dir() and not p.name.startswith(".")),
                   key=str.lower)
 
 
