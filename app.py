@@ -1,8 +1,11 @@
 """Nyx Trainer: `streamlit run app.py`. The shell only: access gate, then navigation."""
 import streamlit as st
 
-from nyx_ui import warmup
-from nyx_ui.access import blocking_view
+from nyx_ui import http_gate, warmup
+from nyx_ui.access import blocking_view, sign_out_control
+
+# Uploads, /_stcore/metrics and foreign hosts are checked below Streamlit (see nyx_ui/http_gate.py).
+http_gate.install()
 
 st.set_page_config(page_title="Nyx Trainer", page_icon=":material/dark_mode:", layout="wide")
 
@@ -26,6 +29,7 @@ if blocked is not None:
     # Only the sign-in (or "set a password") view exists until the visitor is let in.
     st.navigation([st.Page(blocked, title="Nyx Trainer", url_path="signin")], position="hidden").run()
 else:
+    sign_out_control()
     page = st.navigation(PAGES)
     warmup.start()  # once per server: the other pages' imports load while this one is read
     page.run()

@@ -216,10 +216,87 @@ def _reading(tmp: Path, n: int) -> None:
           f"a refresh (100 new events + chart) {1000 * refresh_s:.0f} ms")
 
 
+def _fragment_script(job_id: str) -> None:
+    """One refresh of the Monitor's live panel (the 2-s fragment), as AppTest runs it."""
+    from nyx_core.jobs import JobManager
+    from nyx_ui import monitor_views as views
+    from nyx_ui.context import get_settings, get_workspace
+
+    views._live_panel(JobManager(get_workspace(), get_settings()), job_id)
+
+
+def monitor_fragment(tmp: Path, steps: int = 10_000, refreshes: int = 20) -> None:
+    """Server CPU of one live Monitor refresh on a ``steps``-step run (issue 15: < 50 ms). A
+    running job (its runner pid is this process, so it counts as alive) with a full
+    progress.jsonl; between refreshes the run writes 2 s worth of steps (4 steps at 2 it/s), so
+    each refresh reads only those new lines and redraws both charts. Measured as this process's
+    CPU time around each AppTest run (which includes AppTest's own bookkeeping: an upper bound)."""
+    from streamlit.testing.v1 import AppTest
+
+    from nyx_core.jobs import control
+    from nyx_core.jobs.models import JobState
+    from nyx_core.jobs.store import JobStore, update_status
+
+    ws = Workspace.open(tmp / "fragws")
+    out = ws.outputs / "live"
+    out.mkdir(parents=True)
+    job = JobStore(ws.jobs).create("live", JobSpec(argv=["true"], kind="train", output_dir=str(out),
+                                                   expected_output=str(out / "live.safetensors")))
+
+    def lines(first: int, last: int) -> str:
+        out_ = []
+        for s in range(first, last + 1):
+            loss = round(0.1 + (s % 17) / 200, 4)
+            out_.append(json.dumps(event("step", step=s, total=steps * 2, epoch=s // 1000 + 1, epochs=20,
+                                         it_per_s=2.0, elapsed_s=s / 2, eta_s=(steps * 2 - s) / 2, avr_loss=loss),
+                                   separators=SEP))
+            out_.append(json.dumps(event("metric", step=s, loss=loss, lr=1e-4, lr_tag="lr/unet", values={}),
+                                   separators=SEP))
+            if s % 1000 == 0:
+                out_.append(json.dumps(event("epoch", epoch=s // 1000 + 1, epochs=20), separators=SEP))
+        return "\n".join(out_) + "\n"
+
+    with open(job.dir / "progress.jsonl", "a") as fh:
+        fh.write(json.dumps(event("summary", total=steps * 2, epochs=20), separators=SEP) + "\n" + lines(1, steps))
+    (job.dir / "train.log").write_text("steps:  50%|#####     | 1/2 [00:01<00:01, 2.00it/s, avr_loss=0.1]\n" * 2000)
+
+    def running(s) -> None:  # noqa: ANN001
+        s.state, s.started_at, s.runner_pid = JobState.RUNNING, time.time(), os.getpid()
+        s.runner_create_time, s.boot_time = control.create_time(os.getpid()), control.boot_time()
+
+    update_status(job.dir, running)
+    old = os.environ.get("NYX_WORKSPACE")
+    os.environ["NYX_WORKSPACE"] = str(ws.root)
+    try:
+        at = AppTest.from_function(_fragment_script, args=(job.id,), default_timeout=120)
+        t = time.process_time()
+        at.run()  # the first draw of the page: reads the whole file once (and imports plotly)
+        first = time.process_time() - t
+        assert not at.exception, at.exception
+        cpu = []
+        step = steps
+        for _ in range(refreshes):
+            with open(job.dir / "progress.jsonl", "a") as fh:
+                fh.write(lines(step + 1, step + 4))
+            step += 4
+            t = time.process_time()
+            at.run()
+            cpu.append(time.process_time() - t)
+        assert not at.exception, at.exception
+    finally:
+        if old is None:
+            os.environ.pop("NYX_WORKSPACE", None)
+        else:
+            os.environ["NYX_WORKSPACE"] = old
+    print(f"  {steps:,}-step live run ({(job.dir / 'progress.jsonl').stat().st_size / 1e6:.1f} MB progress.jsonl): "
+          f"first draw {1000 * first:.0f} ms CPU; a refresh (4 new steps, both charts) median "
+          f"{1000 * statistics.median(cpu):.0f} ms, max {1000 * max(cpu):.0f} ms CPU (goal < 50 ms)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--only", choices=("overhead", "latency", "reading"))
+    ap.add_argument("--only", choices=("overhead", "latency", "reading", "fragment"))
     a = ap.parse_args()
     repeats = 1 if a.quick else 3
     print(f"machine: {os.cpu_count()} CPUs, Python {sys.version.split()[0]}")
@@ -236,6 +313,9 @@ def main() -> None:
         if a.only in (None, "reading"):
             print("reading progress + building the chart:")
             reading(tmp)
+        if a.only in (None, "fragment"):
+            print("the Monitor's live fragment (server CPU per refresh):")
+            monitor_fragment(tmp)
 
 
 def _overheads(jm: JobManager, tmp: Path, repeats: int) -> None:

@@ -41,6 +41,11 @@ class BucketSpec:
         # keep the spec hashable (it keys caches) even when given a list such as [768, 512]
         w, h = self.resolution
         object.__setattr__(self, "resolution", (int(w), int(h)))
+        # sd-scripts divides by these: a zero or negative one is a one-line refusal, not a crash
+        for name, value in (("resolution", min(int(w), int(h))), ("min_bucket_reso", self.min_reso),
+                            ("max_bucket_reso", self.max_reso), ("bucket_reso_steps", self.reso_steps)):
+            if value < 1:
+                raise BucketError(f"{name} must be at least 1 pixel, not {value}")
 
     @staticmethod
     def square(size: int, **kwargs: object) -> "BucketSpec":

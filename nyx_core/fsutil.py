@@ -10,7 +10,8 @@ from typing import BinaryIO, Callable, Iterator
 
 @contextmanager
 def atomic_output(
-    path: Path, *, mode: int | None = None, fsync: bool = True, before_replace: Callable[[], None] | None = None
+    path: Path, *, mode: int | None = None, fsync: bool = True, before_replace: Callable[[], None] | None = None,
+    check: Callable[[Path], None] | None = None,
 ) -> Iterator[BinaryIO]:
     """Yield a binary file whose content replaces ``path`` only when the block ends without error.
 
@@ -18,6 +19,7 @@ def atomic_output(
     same folder so ``os.replace`` is a rename on one filesystem. ``fsync=False`` keeps that
     guarantee for readers but not across a power cut (bulk caption edits need the speed).
     ``before_replace`` runs just before the rename (e.g. to move the old file to the trash).
+    ``check`` gets the complete temp file first and raises to refuse it (nothing is replaced).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -31,6 +33,8 @@ def atomic_output(
         if mode is None:
             mode = path.stat().st_mode & 0o7777 if path.exists() else 0o644
         os.chmod(tmp, mode)
+        if check is not None:
+            check(Path(tmp))
         if before_replace is not None:
             before_replace()
         os.replace(tmp, path)

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from nyx_core.buckets import BucketSpec, Size, assign, effective_min_max, parse_resolution
+from nyx_core.cache import StampCache
 from nyx_core.errors import NyxError
 from nyx_core.imagefiles import SD_SCRIPTS_IMAGE_EXTS, is_trainable_image  # noqa: F401 - re-exported
 from nyx_core.jobs.reader import ProgressReader
@@ -527,18 +528,29 @@ def speed_from_progress(source: float | str | Path | Iterable[Mapping[str, Any]]
     return rates[len(rates) // 2] if rates else None
 
 
+def _job_speed(d: Path) -> float | None:
+    speed = speed_from_progress(d / "progress.jsonl")
+    if speed is None:
+        log = d / "train.log"
+        speed = speed_from_progress(log) if log.is_file() else None
+    return speed
+
+
+#: a run's speed by job folder: a finished run's files never change, so each is read once
+_SPEEDS = StampCache(maxsize=512)
+
+
 def speeds_from_jobs(jobs_dir: Path, limit: int = 20) -> list[tuple[str, float]]:
-    """(job id, seconds per step) of past runs in the workspace's jobs folder, newest first."""
+    """(job id, seconds per step) of past runs in the workspace's jobs folder, newest first. Each
+    run's files are read once per process while they are unchanged (the calculator asks on
+    every rerun)."""
     jobs_dir = Path(jobs_dir)
     if not jobs_dir.is_dir():
         return []
     out: list[tuple[str, float]] = []
     for d in sorted((p for p in jobs_dir.iterdir() if p.is_dir() and not p.name.startswith(".")),
                     key=lambda p: p.name, reverse=True):
-        speed = speed_from_progress(d / "progress.jsonl")
-        if speed is None:
-            log = d / "train.log"
-            speed = speed_from_progress(log) if log.is_file() else None
+        speed = _SPEEDS.get(("speed", str(d)), lambda d=d: (_job_speed(d), [d / "progress.jsonl", d / "train.log"]))
         if speed is not None:
             out.append((d.name, speed))
             if len(out) >= limit:

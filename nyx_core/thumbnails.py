@@ -17,8 +17,9 @@ from nyx_core.fsutil import atomic_write_bytes
 from nyx_core.workspace import Workspace
 
 THUMB_DIR = "thumbs"
-# Decoding a giant image to make a small preview is the slow path; refuse the absurd ones.
-MAX_PIXELS = 400_000_000
+# Decoding a giant image to make a small preview costs its full size in memory (except JPEG,
+# decoded at 1/8 scale); above what a dataset may hold (ingest's cap) a tile shows no preview.
+from nyx_core.datasets.ingest import MAX_PIXELS  # noqa: E402
 
 
 class ThumbnailError(NyxError):
@@ -58,8 +59,10 @@ def _render(image: Path, size: int, square: bool = False) -> bytes:
                 raise ThumbnailError(f"{image.name} is too large to preview ({im.width}×{im.height})")
             # JPEG draft mode decodes at 1/2, 1/4 or 1/8 scale: far less work for a small preview.
             im.draft("RGB", (size, size))
+            # Shrink first (thumbnail uses reduce(): block averaging, no second full-size copy),
+            # then rotate the small image by its EXIF orientation.
+            im.thumbnail((size, size), Image.Resampling.LANCZOS, reducing_gap=2.0)
             im = ImageOps.exif_transpose(im)
-            im.thumbnail((size, size), Image.Resampling.LANCZOS)
             im = _flatten(im)
             if square:
                 canvas = Image.new("RGB", (size, size), (38, 39, 48))

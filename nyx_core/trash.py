@@ -109,6 +109,35 @@ def move_to_trash(ws: Workspace, path: Path) -> TrashEntry:
     return entry
 
 
+def valid_original(text: object) -> bool:
+    """Whether an ``entry.json`` ``original`` is a workspace-relative path naming an entry:
+    not empty, not the root ('.', './'), no '..', not absolute. The sidecar is a file on disk
+    like any other user input, so restore trusts none of it."""
+    if not isinstance(text, str) or not text or text.startswith("/") or "\\" in text or "\x00" in text:
+        return False
+    parts = PurePosixPath(text).parts
+    return bool(parts) and all(p not in ("", ".", "..") for p in text.split("/"))
+
+
+def keep_copy_in_trash(ws: Workspace, path: Path) -> TrashEntry:
+    """Put a copy of file ``path`` in the trash and leave it in place (a hard link when the disk
+    allows: instant, no extra space). For a caller about to replace the file's content."""
+    path = Path(path)
+    if not path.is_file() or path.is_symlink():
+        raise PathError(f"not a file: {path.name}")
+    entry = TrashEntry(id=_new_id(), original=_rel(ws, path), deleted_at=time.time(),
+                       size=path.stat().st_size, is_dir=False)
+    slot = ws.trash / entry.id
+    (slot / PAYLOAD).mkdir(parents=True)
+    payload = slot / PAYLOAD / path.name
+    try:
+        os.link(path, payload)
+    except OSError:
+        shutil.copy2(path, payload)
+    atomic_write_text(slot / SIDECAR, json.dumps(asdict(entry), indent=2))
+    return entry
+
+
 def _read_entry(slot: Path) -> TrashEntry | None:
     try:
         data = json.loads((slot / SIDECAR).read_text(encoding="utf-8"))
@@ -116,6 +145,8 @@ def _read_entry(slot: Path) -> TrashEntry | None:
                            size=int(data["size"]), is_dir=bool(data["is_dir"]))
     except (OSError, ValueError, KeyError, TypeError):
         return None
+    if not valid_original(data["original"]):
+        return None  # damaged or hand-edited: not restorable (empty-trash still removes it)
     return entry if os.path.lexists(_payload(ws_slot=slot, entry=entry)) else None
 
 
@@ -168,12 +199,21 @@ def restore(ws: Workspace, entry_id: str, *, on_clash: str = "rename") -> Path:
     if on_clash not in ("rename", "error"):
         raise ValueError(f"on_clash must be 'rename' or 'error', not {on_clash!r}")
     entry = get_entry(ws, entry_id)
+    if not valid_original(entry.original):
+        raise TrashError(f"trash entry {entry.id} names no place to restore to: {entry.original!r}")
     slot = ws.trash / entry.id
     # Re-confine: the original folder could now be a symlink pointing out of the workspace.
+    ws.resolve(entry.original)
     parent = ws.resolve(PurePosixPath(entry.original).parent.as_posix())
     if _protected(ws, parent / "x") or parent == ws.trash:
         raise TrashError(f"cannot restore into the trash: {entry.original}")
     target = parent / entry.name
+    if target == ws.root or ws.root not in target.parents:
+        raise TrashError(f"cannot restore outside the workspace: {entry.original!r}")
+    from nyx_core.settings import SETTINGS_FILE
+
+    if target == ws.root / SETTINGS_FILE:
+        raise TrashError(f"{SETTINGS_FILE} is not restored from the trash; set settings from a shell")
     if os.path.lexists(target):
         if on_clash == "error":
             raise RestoreClashError(

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nyx_core.errors import PathError
+from nyx_core.names import shown, unshown
 
 #: Folders every workspace has. Names are part of the public layout (provisioning, docs).
 LAYOUT: dict[str, str] = {
@@ -108,25 +109,30 @@ class Workspace:
             raise PathError(f"not a path: {type(user_path).__name__}")
         if "\x00" in text:
             raise PathError("path contains a NUL byte")
+        # A name shown escaped (bytes that are not UTF-8, see names.py) comes back to its real form.
+        text = unshown(text)
         if _CONTROL.search(text):
             raise PathError("path contains a control character")
         if "\\" in text:
-            raise PathError(f"use '/' as the separator, not '\\': {text!r}")
+            raise PathError(f"use '/' as the separator, not '\\': {shown(text)!r}")
         if _DRIVE.match(text):
             raise PathError(f"Windows drive paths are not workspace paths: {text!r}")
         parts = [p for p in text.split("/") if p not in ("", ".")]
         if ".." in parts:
-            raise PathError(f"'..' is not allowed in a path: {text!r}")
+            raise PathError(f"'..' is not allowed in a path: {shown(text)!r}")
+        for part in parts:
+            if len(part.encode("utf-8", "surrogateescape")) > 255:
+                raise PathError(f"a file or folder name can be at most 255 bytes: {shown(part)[:40]!r}…")
         if text.startswith("/"):
             candidate = Path(text)
             # An absolute path is accepted only when it names something inside the root.
             if not _is_within(Path(os.path.normpath(text)), self.root) and not _is_within(
-                candidate.resolve(), self.root
+                _real(candidate, text), self.root
             ):
-                raise PathError(f"path is outside the workspace ({self.root}): {text!r}")
+                raise PathError(f"path is outside the workspace ({self.root}): {shown(text)!r}")
         else:
             candidate = self.root.joinpath(*parts) if parts else self.root
-        real = candidate.resolve()
+        real = _real(candidate, text)
         if not _is_within(real, self.root):
             raise PathError(f"path leads outside the workspace (via a symlink?): {text!r}")
         if must_exist and not real.exists():
@@ -137,6 +143,16 @@ class Workspace:
         """A path's workspace-relative POSIX form ('' for the root) for display and storage."""
         rel = Path(path).resolve().relative_to(self.root)
         return "" if str(rel) == "." else rel.as_posix()
+
+
+def _real(path: Path, text: str) -> Path:
+    """``path.resolve()``, with a symlink loop or an over-long path as a one-line ``PathError``."""
+    try:
+        return path.resolve()
+    except RuntimeError:  # Python 3.11-3.12: "Symlink loop from …"
+        raise PathError(f"path goes round a symlink loop: {shown(text)!r}") from None
+    except OSError as exc:
+        raise PathError(f"cannot follow {shown(text)!r}: {exc.strerror or exc}") from None
 
 
 def _is_within(path: Path, root: Path) -> bool:

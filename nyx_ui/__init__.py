@@ -8,6 +8,12 @@ to ``st.navigation`` mode and rerun: the rerun goes through ``app.py`` (gate inc
 """
 from streamlit.runtime.pages_manager import PagesManager as _PagesManager
 
+from nyx_ui import http_gate as _http_gate
+
+# First thing on the first run of a `streamlit run app.py` server (serve.py installs it earlier):
+# the HTTP gate (uploads, metrics, foreign hosts), before the rerun below.
+_http_gate.install()
+
 if _PagesManager.uses_pages_directory:
     import streamlit as _st
     from streamlit.runtime.scriptrunner import get_script_run_ctx as _ctx

@@ -4,7 +4,8 @@ Python caches a module after its first import, so pandas, plotly and the grid co
 their ~1–2 s only once per server process; but without this, that once lands on whichever page
 the user opens second. Started from app.py after the gate, so Home draws at once and the other
 views are ready by the time the user clicks. Only view modules and their libraries are imported:
-never torch, onnxruntime or transformers (those live in job processes).
+never torch, onnxruntime or transformers (those live in job processes), and never a custom
+component (see ``COMPONENTS``).
 """
 from __future__ import annotations
 
@@ -12,7 +13,11 @@ import importlib
 import pkgutil
 import threading
 
-LIBRARIES = ("pandas", "plotly.graph_objects", "plotly.express", "st_aggrid", "PIL.Image")
+LIBRARIES = ("pandas", "plotly.graph_objects", "plotly.express", "PIL.Image")
+#: Streamlit custom components register with the runtime only when first imported on a script
+#: thread (declare_component skips registration without a script context), so a component
+#: imported here would show "Component not found" for the rest of the server's life.
+COMPONENTS = ("st_aggrid",)
 _lock = threading.Lock()
 _started = False
 

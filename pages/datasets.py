@@ -33,6 +33,8 @@ from nyx_core.fsutil import human_size
 from nyx_core.buckets import BucketSpec
 from nyx_core.buckets import assign as assign_bucket
 from nyx_core.steps import read_image_size
+from nyx_core.names import shown as esc
+from nyx_core.names import unshown
 from nyx_core.thumbnails import thumbnail
 from nyx_ui import captioning_view
 from nyx_ui import dataset_view as view
@@ -187,7 +189,8 @@ captions = caption_ops.all_captions(layout)
 # what sd-scripts will read (the first line): the gallery, tag table and filters show this, not the file
 trained = {img: trained_caption(text) for img, text in captions.items()}
 freq = tag_frequency(trained.values()).most_common()
-rel = lambda p: p.relative_to(layout.root).as_posix()  # noqa: E731
+# esc(): a file name that is not UTF-8 is shown (and keyed) as \xNN; unshown() maps it back
+rel = lambda p: esc(p.relative_to(layout.root).as_posix())  # noqa: E731
 f1, f2, f3 = st.columns([2, 1, 2])
 tag_filter = f1.selectbox("Filter by tag", ["(any tag)"] + [t for t, _ in freq], key="ds_f_tag")
 no_cap = f2.checkbox("Only without caption", key="ds_f_nocap")
@@ -202,7 +205,7 @@ if only:
         st.rerun()
 shown = caption_ops.filter_images(
     trained, tag=None if tag_filter == "(any tag)" else tag_filter, no_caption=no_cap, search=search,
-    only=[layout.root / r for r in only[2]] if only else None,
+    only=[layout.root / unshown(r) for r in only[2]] if only else None,
 )
 
 # the large view with the caption editor, above the grid so it is seen without scrolling
@@ -248,7 +251,7 @@ if selected and selected in shown_rel:
                                                 key=f"ds_near_{selected}_{zlib.crc32(disk_text.encode())}")
         if near:
             caption_ops.write_caption(layout, img, normalize_caption(join_tags([*split_tags(first_line or ""), near])))
-            ss["ds_cap_note"] = ("success", f"Added {near!r} to {img.name}.")
+            ss["ds_cap_note"] = ("success", f"Added {near!r} to {esc(img.name)}.")
             st.rerun()
         note = ss.pop("ds_cap_note", None)
         if note:  # the result of the last save, here next to the box rather than at the top of the page
@@ -256,12 +259,12 @@ if selected and selected in shown_rel:
         with st.popover("Rename, move or delete", icon=":material/edit:"):
             names_c = [c.name for c in layout.concepts]
             here = next((c.name for c in layout.concepts if c.folder == img.parent), names_c[0])
-            mv_name = st.text_input("File name", value=img.name, key=f"ds_mv_name_{selected}")
+            mv_name = st.text_input("File name", value=esc(img.name), key=f"ds_mv_name_{selected}")
             mv_concept = st.selectbox("Concept", names_c, index=names_c.index(here), key=f"ds_mv_concept_{selected}")
             st.caption("The caption and sd-scripts' cache files (.npz) move with the image.")
             if st.button("Rename / move", key="ds_mv_go", type="primary"):
                 try:
-                    moved = manager.move_image(ws, pick, img, new_name=mv_name, concept=mv_concept)
+                    moved = manager.move_image(ws, pick, img, new_name=unshown(mv_name), concept=mv_concept)
                 except NyxError as exc:
                     st.error(str(exc))
                 else:
@@ -271,7 +274,7 @@ if selected and selected in shown_rel:
             if st.button("Move image and caption to the trash", key="ds_rm_go"):
                 gone = manager.delete_image(ws, pick, img)
                 ss.pop("ds_selected", None)
-                view.note("gallery", "success", f"Moved {img.name}" + (f" and {len(gone) - 1} file(s) with it"
+                view.note("gallery", "success", f"Moved {esc(img.name)}" + (f" and {len(gone) - 1} file(s) with it"
                           if len(gone) > 1 else "") + " to the trash; restore from the Files page.")
                 st.rerun()
         if drop:
@@ -283,12 +286,12 @@ if selected and selected in shown_rel:
         if ((save or drop) and (not exists or to_store != disk_text)) or \
                 ((prev_ or next_) and to_store != normalize_caption(disk_text) and (exists or to_store)):
             caption_ops.write_caption(layout, img, to_store)
-            st.toast(f"Saved {img.name}")
+            st.toast(f"Saved {esc(img.name)}")
             if to_store != text.strip():
-                ss["ds_cap_note"] = ("info", f"Saved {img.name} as one line: {to_store!r} (sd-scripts reads only "
+                ss["ds_cap_note"] = ("info", f"Saved {esc(img.name)} as one line: {to_store!r} (sd-scripts reads only "
                                              "the first line of a caption file).")
             else:
-                ss["ds_cap_note"] = ("success", f"Saved {img.name}.")
+                ss["ds_cap_note"] = ("success", f"Saved {esc(img.name)}.")
         if prev_ or next_:
             ss["ds_selected"] = shown_rel[idx - 1 if prev_ else idx + 1]
         if close:
@@ -335,7 +338,7 @@ for img in shown[(page_no - 1) * PAGE_SIZE:page_no * PAGE_SIZE]:
             shown_text = shown_text[:88] + "…"
         st.caption(f"{size_text}  \n{shown_text}" + (f" *(+{extra} line(s) not trained)*" if extra else ""))
         t1, t2 = st.columns([4, 1], gap="small")
-        if t1.button(img.name, key=f"ds_open_{rel(img)}", width="stretch"):
+        if t1.button(esc(img.name), key=f"ds_open_{rel(img)}", width="stretch"):
             ss["ds_selected"] = rel(img)
             st.rerun()
         if t2.button("", icon=":material/delete:", key=f"ds_del_{rel(img)}", type="tertiary",
@@ -345,7 +348,7 @@ for img in shown[(page_no - 1) * PAGE_SIZE:page_no * PAGE_SIZE]:
             except NyxError as exc:
                 st.error(str(exc))
             else:
-                view.note("gallery", "success", f"Moved {img.name}" + (f" and {len(gone) - 1} file(s) with it"
+                view.note("gallery", "success", f"Moved {esc(img.name)}" + (f" and {len(gone) - 1} file(s) with it"
                           if len(gone) > 1 else "") + " to the trash; restore from the Files page.")
                 st.rerun()
 
@@ -428,7 +431,7 @@ if pending and pending["dataset"] == pick:
         view.preview_block(pending["preview"], layout.root)
         p1, p2 = st.columns(2)
         if p1.button("Apply", key="ds_apply", type="primary", disabled=pending["preview"].changed == 0):
-            images = None if pending["images"] is None else [layout.root / r for r in pending["images"]]
+            images = None if pending["images"] is None else [layout.root / unshown(r) for r in pending["images"]]
             try:
                 n = caption_ops.apply(layout, pending["op"], images)
             except NyxError as exc:

@@ -151,7 +151,8 @@ def test_settings_cli_set_and_password(ws, capsys, monkeypatch):
     assert r.returncode == 0
     s = Settings.load(ws.root, env={})
     assert Path(s.sd_scripts_dir) == Path("/opt/sd") and s.launcher == "python"
-    assert s.password or getattr(s, "password_hash", "")
+    # stored as a salted hash, never as text (issue 14)
+    assert s.check_password("a new passphrase") and "a new passphrase" not in (ws.root / "settings.toml").read_text()
     assert "hf_from_env" not in (ws.root / "settings.toml").read_text()  # the environment stays out of the file
 
 

@@ -172,18 +172,18 @@ class _Chunky(io.BytesIO):
 
 
 def test_upload_streams_in_chunks_and_clashes(ws, fm) -> None:
-    data = os.urandom(300_000)
+    data = os.urandom(300_000)  # not an image: images are checked like an import (test_hostile_input)
     src = _Chunky(data)
-    out = fm.save_upload("datasets", "pic.png", src, chunk=64 * 1024)
+    out = fm.save_upload("datasets", "blob.bin", src, chunk=64 * 1024)
     assert out.read_bytes() == data and all(0 < n <= 64 * 1024 for n in src.reads)
     with pytest.raises(ClashError) as err:
-        fm.save_upload("datasets", "pic.png", io.BytesIO(b"other"))
-    assert err.value.name == "pic.png" and err.value.folder == "datasets"
-    assert fm.save_upload("datasets", "pic.png", io.BytesIO(b"other"), on_clash="skip") is None
-    both = fm.save_upload("datasets", "pic.png", io.BytesIO(b"other"), on_clash="keep_both")
-    assert both.name == "pic (1).png" and both.read_bytes() == b"other"
-    fm.save_upload("datasets", "pic.png", io.BytesIO(b"replaced"), on_clash="replace")
-    assert out.read_bytes() == b"replaced" and list_trash(ws)[0].original == "datasets/pic.png"
+        fm.save_upload("datasets", "blob.bin", io.BytesIO(b"other"))
+    assert err.value.name == "blob.bin" and err.value.folder == "datasets"
+    assert fm.save_upload("datasets", "blob.bin", io.BytesIO(b"other"), on_clash="skip") is None
+    both = fm.save_upload("datasets", "blob.bin", io.BytesIO(b"other"), on_clash="keep_both")
+    assert both.name == "blob (1).bin" and both.read_bytes() == b"other"
+    fm.save_upload("datasets", "blob.bin", io.BytesIO(b"replaced"), on_clash="replace")
+    assert out.read_bytes() == b"replaced" and list_trash(ws)[0].original == "datasets/blob.bin"
     assert not [p for p in ws.datasets.iterdir() if p.name.endswith(".part")]
     # A path-ish name keeps its last part only; a hostile one cannot escape.
     assert fm.save_upload("datasets", "..\\..\\evil.txt", io.BytesIO(b"e")).parent == ws.datasets

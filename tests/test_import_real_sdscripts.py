@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from nyx_core.config import validate
 from nyx_core.config.importers import import_kohya_gui
 from nyx_core.config.model import merge_groups
 from nyx_core.kohya.render import export_rendered
@@ -30,7 +31,9 @@ PRESETS = json.loads((Path(__file__).parent / "fixtures" / "kohya_ss_presets.jso
 @pytest.mark.real_sdscripts
 @pytest.mark.parametrize("name", ["lora/sd15 - LoKr v1.1.json", "lora/sd15 - EDG_LoraOptiSettings.json"])
 def test_real_sd_scripts_trains_an_imported_kohya_ss_preset(ws, tmp_path, name):
-    make_dataset(ws, "shapes", {"2_nyx shape": [(64, 64), (64, 64), (128, 64), (64, 128)]})
+    # square images: with the preset's "don't upscale" a 128x64 image at resolution 64 would get a
+    # 0-px bucket side (sd-scripts' ZeroDivisionError, which Nyx's pre-flight reports)
+    make_dataset(ws, "shapes", {"2_nyx shape": [(64, 64), (64, 64), (96, 96), (128, 128)]})
     fake_checkpoint(ws.models / "base.safetensors", "sd15")
     result = import_kohya_gui(ws, json.dumps(PRESETS[name]), name="imported")
     # Only what a 2-step CPU run needs changes: the files, tiny sizes, two steps, no 8-bit/xformers.
@@ -41,6 +44,7 @@ def test_real_sd_scripts_trains_an_imported_kohya_ss_preset(ws, tmp_path, name):
         "performance": {"attention": "sdpa", "mixed_precision": "no", "cache_latents_to_disk": False},
         "saving": {"save_every_n_steps": 0, "save_every_n_epochs": 0},
         "samples": {"prompts": [], "sample_every_n_epochs": 0, "sample_every_n_steps": 0}})
+    assert not [p for p in validate(cfg, ws) if p.level == "error"]
     folder = ws.root / "render"
     run = export_rendered(cfg, ws=ws, settings=Settings(), folder=folder)
     env = dict(os.environ, KEEP_STEPS="1", RUN_NAME="nyx_import_" + Path(name).stem.replace(" ", "_"),

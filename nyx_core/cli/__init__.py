@@ -33,12 +33,27 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # A file name that is not UTF-8 prints as \xNN instead of crashing the command (names.py).
+    from nyx_core import names  # noqa: F401 - registers the "nyx_escape" error handler
+
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.reconfigure(errors="nyx_escape")
+        except (AttributeError, ValueError):
+            pass
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
     except NyxError as exc:
-        print(f"nyx: error: {exc}", file=sys.stderr)
+        print(f"nyx: error: {_one_line(str(exc))}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        # The disk said no (a name too long, a loop, no space, permission): one line, not a traceback.
+        from nyx_core.names import shown
+
+        where = f" ({shown(str(exc.filename))})" if exc.filename else ""
+        print(f"nyx: error: {_one_line(str(exc.strerror or exc))}{_one_line(where)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
@@ -49,3 +64,8 @@ def main(argv: list[str] | None = None) -> int:
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+
+
+def _one_line(text: str) -> str:
+    """An error is one line, even when it quotes input holding a line break."""
+    return text.replace("\r", "\\r").replace("\n", "\\n")

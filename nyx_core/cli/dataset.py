@@ -126,7 +126,8 @@ def cmd_create(args: argparse.Namespace) -> int:
     ws = workspace(args)
     layout = create_dataset(ws, args.name, args.concept, args.repeats, caption_ext=args.caption_ext,
                             trigger_word=args.trigger)
-    print(f"created {ws.relative(layout.root)}/{layout.concepts[0].folder.name}/")
+    first = f"{layout.concepts[0].folder.name}/" if layout.concepts else ""
+    print(f"created {ws.relative(layout.root)}/{first}")
     return 0
 
 

@@ -1,8 +1,10 @@
-"""`nyx settings show|set|password`: the workspace settings from the shell (provisioning uses it).
+"""`nyx settings show|set|unset|password`: the workspace settings from the shell (provisioning uses it).
 
 ``set`` and ``password`` change ``settings.toml`` only: values that come from the environment are
 neither read into nor written back to the file, so a pod's ``NYX_PASSWORD`` or ``HF_TOKEN`` never
-lands on disk through here. The password is handed to ``Settings``, which decides how it is stored.
+lands on disk through here. The password is handed to ``Settings``, which stores a salted scrypt
+hash. The settings that choose which programs run (sd-scripts folder, its Python, the launcher)
+are set here or in the environment, never on the web page.
 """
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ from pathlib import Path
 
 from nyx_core.cli.common import print_json, settings, workspace
 from nyx_core.errors import NyxError
-from nyx_core.settings import Secret, Settings
+from nyx_core.settings import Settings
 
 #: Keys `set` accepts. Secrets are not among them: a value on the command line ends up in the
 #: shell history and the process list. The password has its own subcommand.
@@ -31,18 +33,25 @@ def register(sub: argparse._SubParsersAction) -> None:
     st.add_argument("name", choices=PLAIN_KEYS)
     st.add_argument("value")
     st.set_defaults(func=cmd_set)
+    un = s.add_parser("unset", help="remove a value from settings.toml (a token, the password, …)")
+    un.add_argument("name", choices=PLAIN_KEYS + ("hf_token", "civitai_token", "password"))
+    un.set_defaults(func=cmd_unset)
     pw = s.add_parser("password", help="set the dashboard password (asked for, or read from stdin)")
     pw.add_argument("--stdin", action="store_true", help="read it from standard input instead of a prompt")
     pw.set_defaults(func=cmd_password)
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    values = settings(workspace(args)).public_dict()
+    s = settings(workspace(args))
+    values = s.public_dict()
     if args.json:
         print_json(values)
     else:
         for key, value in values.items():
-            print(f"{key:22} {value}")
+            where = s.origin.get(key, "")
+            if key == "password":
+                where = "env" if where == "env" else "file"
+            print(f"{key:22} {value}" + (f"  ({where})" if where and value else ""))
     return 0
 
 
@@ -56,7 +65,9 @@ def cmd_set(args: argparse.Namespace) -> int:
         raise NyxError(f"launcher must be 'accelerate' or 'python', not {args.value!r}")
     ws = workspace(args)
     s = _file_settings(ws.root)
-    setattr(s, args.name, Path(args.value).expanduser() if args.name in _PATH_KEYS else args.value)
+    if args.name in _PATH_KEYS and args.value and not Path(args.value).expanduser().is_absolute():
+        raise NyxError(f"{args.name} must be an absolute path, not {args.value!r}")
+    s.set(args.name, args.value)
     s.save(ws.root)
     print(f"{args.name} saved in settings.toml")
     return 0
@@ -73,7 +84,19 @@ def cmd_password(args: argparse.Namespace) -> int:
     if len(password) < 8:
         raise NyxError("a dashboard password needs at least 8 characters")
     s = _file_settings(ws.root)
-    s.password = Secret(password)
+    s.set_password(password)  # a salted scrypt hash; the text is never written
     s.save(ws.root)
     print("password saved in settings.toml")
+    return 0
+
+
+def cmd_unset(args: argparse.Namespace) -> int:
+    ws = workspace(args)
+    s = _file_settings(ws.root)
+    if args.name == "password":
+        s.clear_password()
+    else:
+        s.set(args.name, "")
+    s.save(ws.root)
+    print(f"{args.name} removed from settings.toml")
     return 0

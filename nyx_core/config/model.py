@@ -368,8 +368,11 @@ def merge_groups(cfg: TrainingConfig, groups: dict[str, dict[str, Any]]) -> Trai
 
 def new_config(name: str, family: Family | str = Family.sd15, **groups: dict[str, Any]) -> TrainingConfig:
     """A fresh config for ``family`` with that family's defaults, then ``groups`` on top."""
-    fam = Family(family)
-    cfg = TrainingConfig(project=ProjectConfig(name=name), model=ModelConfig(family=fam))
+    try:
+        fam = Family(family)
+        cfg = TrainingConfig(project=ProjectConfig(name=name), model=ModelConfig(family=fam))
+    except ValueError as exc:  # pydantic's ValidationError is one: make it one line naming the field
+        raise ConfigError(describe_validation_error(exc) if isinstance(exc, ValidationError) else str(exc)) from None
     cfg = merge_groups(cfg, FAMILY_DEFAULTS[fam])
     if groups:
         cfg = merge_groups(cfg, groups)

@@ -261,6 +261,11 @@ def build_transform(op: TagOp) -> Callable[[list[str]], list[str]]:
     """The tag-list function for ``op``; validates arguments once (a bad regex fails here, not per file)."""
     if op.kind not in KINDS:
         raise CaptionError(f"unknown tag operation {op.kind!r}; use one of {', '.join(KINDS)}")
+    for text in [*op.tags, *(x for pair in op.mapping for x in pair), op.pattern or "", op.repl or ""]:
+        try:
+            str(text).encode("utf-8")
+        except UnicodeEncodeError:
+            raise CaptionError(f"a tag has bytes that are not UTF-8 text: {str(text).encode('utf-8', 'backslashreplace').decode()!r}") from None
     if op.kind in ("add", "remove", "move_front") and not [t for t in op.tags if t.strip()]:
         raise CaptionError(f"'{op.kind}' needs at least one tag")
     if op.kind == "add":

@@ -1,8 +1,10 @@
 """Image tools over a dataset: convert format, downscale to a max side. Originals go to the trash.
 
-The new file is fully written next to the original (hidden temp name) before the original is
-trashed and the new one renamed into place, so a failure never leaves an image missing. When a
-conversion changes an image's stem (a clash), its caption is copied to the new stem.
+The new file is fully written next to the original (hidden temp name) first. Then, so that a
+kill at any moment never leaves the image missing: a new name (png -> webp) is renamed into
+place before the original goes to the trash (at worst both exist for a moment); the same name
+(downscale) first keeps a copy of the original in the trash, then replaces it atomically. When
+a conversion changes an image's stem (a clash), its caption is copied to the new stem first.
 """
 from __future__ import annotations
 
@@ -74,7 +76,7 @@ def _targets(layout: DatasetLayout, images: Iterable[Path] | None) -> list[Path]
 
 def _replace(ws: Workspace, layout: DatasetLayout, original: Path, data: bytes, new_suffix: str,
              report: ToolReport) -> None:
-    from nyx_core.trash import move_to_trash
+    from nyx_core.trash import keep_copy_in_trash, move_to_trash
 
     folder = original.parent
     target = folder / (original.stem + new_suffix)
@@ -87,15 +89,19 @@ def _replace(ws: Workspace, layout: DatasetLayout, original: Path, data: bytes, 
     tmp = folder / f".{target.name}.{secrets.token_hex(3)}.tmp"
     tmp.write_bytes(data)
     try:
-        move_to_trash(ws, original)
+        if target.stem != original.stem:
+            cap = caption_path(original, layout.caption_ext)
+            if cap.exists():
+                shutil.copyfile(cap, caption_path(target, layout.caption_ext))
+        if target == original:
+            keep_copy_in_trash(ws, original)  # the old bytes are safe before the name changes content
+            os.replace(tmp, target)
+        else:
+            os.replace(tmp, target)  # the new image exists before the old one leaves
+            move_to_trash(ws, original)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    os.replace(tmp, target)
-    if target.stem != original.stem:
-        cap = caption_path(original, layout.caption_ext)
-        if cap.exists():
-            shutil.copyfile(cap, caption_path(target, layout.caption_ext))
     report.changed.append((original.relative_to(layout.root).as_posix(), target.relative_to(layout.root).as_posix()))
 
 

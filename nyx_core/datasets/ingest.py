@@ -39,8 +39,14 @@ from nyx_core.workspace import Workspace
 CHUNK = 1 << 20
 #: Pillow formats sd-scripts can train on (MPO is the multi-picture JPEG many cameras write).
 FORMATS = {"JPEG", "MPO", "PNG", "WEBP", "BMP"}
-MAX_CAPTION_BYTES = 1 << 20
-MAX_PIXELS = 200_000_000
+#: sd-scripts reads a caption's first line; a real one is a few hundred bytes. Captions are
+#: streamed to the staging folder (never held in memory) and refused above this size.
+MAX_CAPTION_BYTES = 64 * 1024
+_CAPTION_TOO_BIG = f"caption file over {MAX_CAPTION_BYTES // 1024} KB"
+#: The largest bucket sd-scripts trains is about 4 MP (2048x2048); 40 MP (a 45 MP camera's frame
+#: is 8192x5464 = 44.8 MP: downscale it) leaves room for crops while bounding what decoding one
+#: image costs (about 160 MB at RGBA).
+MAX_PIXELS = 40_000_000
 
 Progress = Callable[[int, int, str], None]
 
@@ -93,7 +99,8 @@ def check_image(path: Path) -> str | None:
         with Image.open(path) as im:
             fmt = im.format
             if im.width * im.height > MAX_PIXELS:
-                return f"too large ({im.width}×{im.height} pixels)"
+                return (f"too large ({im.width}×{im.height} pixels, over {MAX_PIXELS // 1_000_000} MP); "
+                        "downscale it first")
             im.verify()
         if fmt not in FORMATS:
             return f"{fmt} images are not supported (use jpg, png, webp or bmp)"
@@ -161,10 +168,12 @@ class _Stage:
         self.limits = limits
         self.default_folder = _default_folder(layout, concept)
         self.by_name = {c.name: c.folder.name for c in layout.concepts}
-        self.dir = layout.root / STATE_DIR / f"ingest-{secrets.token_hex(4)}"
+        clean_stale_staging(layout.root / STATE_DIR)
+        # The pid in the name tells a later ingest whether this one is still running.
+        self.dir = layout.root / STATE_DIR / f"ingest-{os.getpid()}-{secrets.token_hex(4)}"
         self.dir.mkdir(parents=True)
         self.images: list[_Staged] = []
-        self.captions: dict[tuple[str, str], tuple[str, str, bytes]] = {}  # key -> (ext, source, bytes)
+        self.captions: dict[tuple[str, str], tuple[str, str, Path]] = {}  # key -> (ext, source, staged file)
         self.report = IngestReport()
         self._n = 0
 
@@ -185,6 +194,11 @@ class _Stage:
         if folder is None:
             self.report.skipped.append((source, "no concept chosen for images outside a concept folder"))
             return
+        too_long = _too_long(name, folder)
+        if too_long:
+            # one over-long entry is skipped; it must not fail the whole upload at the final move
+            self.report.skipped.append((source, too_long))
+            return
         self._n += 1
         tmp = self.dir / f"{self._n:06d}{Path(name).suffix.lower()}"
         written = _copy_capped(reader, tmp, limit)
@@ -201,17 +215,29 @@ class _Stage:
         self.images.append(_Staged(source, ("/".join(dir_parts), Path(name).stem), folder, normalized_name(name), tmp,
                                    renamed=normalized_name(name) != name))
 
-    def add_caption(self, source: str, dir_parts: list[str], name: str, data: bytes) -> None:
+    def add_caption(self, source: str, dir_parts: list[str], name: str, reader: BinaryIO) -> None:
+        """Stream a caption into the staging folder (a zip of 4,000 captions never sits in memory)."""
         key = ("/".join(dir_parts), Path(name).stem)
         ext = Path(name).suffix.lower()
+        if _too_long(name):
+            self.report.skipped.append((source, _too_long(name)))
+            return
+        self._n += 1
+        tmp = self.dir / f"{self._n:06d}.cap"
+        if _copy_capped(reader, tmp, MAX_CAPTION_BYTES) is None:
+            tmp.unlink(missing_ok=True)
+            self.report.skipped.append((source, _CAPTION_TOO_BIG))
+            return
         have = self.captions.get(key)
         # both a.txt and a.caption: the one matching the dataset's extension wins
         if have is not None:
             if have[0] == self.layout.caption_ext:
+                tmp.unlink(missing_ok=True)
                 self.report.skipped.append((source, f"{Path(have[1]).name} is used as the caption instead"))
                 return
+            have[2].unlink(missing_ok=True)
             self.report.skipped.append((have[1], f"{name} is used as the caption instead"))
-        self.captions[key] = (ext, source, data)
+        self.captions[key] = (ext, source, tmp)
 
     def commit(self, progress: Progress | None = None) -> IngestReport:
         report = self.report
@@ -243,8 +269,7 @@ class _Stage:
                 cap = self.captions.pop(item.key, None)
                 if cap is not None:
                     cap_dest = dest.with_name(Path(final).stem + self.layout.caption_ext)
-                    cap_tmp = self.dir / f"cap-{len(moves)}"
-                    cap_tmp.write_bytes(cap[2])
+                    cap_tmp = cap[2]
                     try:
                         _move_no_clobber(cap_tmp, cap_dest)
                     except FileExistsError:
@@ -277,6 +302,56 @@ class _Stage:
             self.dir.parent.rmdir()  # .nyx, only when empty
         except OSError:
             pass
+
+
+_STAGING = re.compile(r"^ingest-(?:(\d+)-)?[0-9a-f]+$")
+#: A staging folder of a live process is never this old; an unnamed (older Nyx) one after this is stale.
+STALE_AFTER_S = 6 * 3600
+
+
+def clean_stale_staging(state_dir: Path) -> list[str]:
+    """Remove ``ingest-*`` staging folders a killed import left behind (its process is gone, or
+    it is older than ``STALE_AFTER_S``). Returns the names removed."""
+    import time
+
+    removed: list[str] = []
+    try:
+        entries = list(os.scandir(state_dir))
+    except OSError:
+        return removed
+    now = time.time()
+    for de in entries:
+        m = _STAGING.match(de.name)
+        if not m or not de.is_dir(follow_symlinks=False):
+            continue
+        pid = int(m.group(1)) if m.group(1) else None
+        try:
+            old = now - de.stat(follow_symlinks=False).st_mtime > STALE_AFTER_S
+        except OSError:
+            continue
+        if old or (pid is not None and pid != os.getpid() and not _alive(pid)):
+            shutil.rmtree(de.path, ignore_errors=True)
+            removed.append(de.name)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True
+    return True
+
+
+def _too_long(*names: str) -> str | None:
+    """Why a file or folder name cannot exist on disk (255 bytes per name), or None."""
+    for name in names:
+        # room for a clash suffix (a_12.png) and the caption extension
+        if len(name.encode("utf-8", "surrogateescape")) > 240:
+            return "name longer than 240 bytes; rename it"
+    return None
 
 
 def _move_no_clobber(src: Path, dest: Path) -> None:
@@ -326,11 +401,6 @@ def _copy_capped(reader: BinaryIO, dest: Path, limit: int) -> int | None:
             if total > limit:
                 return None
             out.write(chunk)
-
-
-def _read_capped(reader: BinaryIO, limit: int) -> bytes | None:
-    data = reader.read(limit + 1)
-    return None if len(data) > limit else data
 
 
 def _kind(name: str) -> str:
@@ -412,18 +482,13 @@ def _stage_zip(stage: _Stage, source: str | os.PathLike | BinaryIO, label: str, 
                     stage.report.skipped.append((shown, f"unreadable zip entry ({exc})"))
             elif kind == "caption":
                 if info.file_size > MAX_CAPTION_BYTES:
-                    stage.report.skipped.append((shown, "caption file over 1 MB"))
+                    stage.report.skipped.append((shown, _CAPTION_TOO_BIG))  # not even read
                     continue
                 try:
                     with zf.open(info) as fh:
-                        data = _read_capped(fh, MAX_CAPTION_BYTES)
+                        stage.add_caption(shown, parts[:-1], parts[-1], fh)
                 except (zipfile.BadZipFile, OSError, NotImplementedError, EOFError) as exc:
                     stage.report.skipped.append((shown, f"unreadable zip entry ({exc})"))
-                    continue
-                if data is None:
-                    stage.report.skipped.append((shown, "caption file over 1 MB"))
-                else:
-                    stage.add_caption(shown, parts[:-1], parts[-1], data)
             elif kind == "zip":
                 stage.report.skipped.append((shown, "zips inside a zip are not unpacked"))
             else:
@@ -484,11 +549,7 @@ def ingest_files(ws: Workspace, name: str, files: Iterable[tuple[str, BinaryIO |
                 if kind == "image":
                     stage.add_image(fname, [], fname, fh, limits.max_entry_bytes)
                 elif kind == "caption":
-                    data = _read_capped(fh, MAX_CAPTION_BYTES)
-                    if data is None:
-                        stage.report.skipped.append((fname, "caption file over 1 MB"))
-                    else:
-                        stage.add_caption(fname, [], fname, data)
+                    stage.add_caption(fname, [], fname, fh)
                 else:
                     try:
                         _stage_zip(stage, fh, fname, progress)
@@ -535,11 +596,7 @@ def ingest_folder(ws: Workspace, name: str, folder: str | os.PathLike, *, concep
                     stage.add_image(shown, rel, path.name, fh, limits.max_entry_bytes)
             elif kind == "caption":
                 with open(path, "rb") as fh:
-                    data = _read_capped(fh, MAX_CAPTION_BYTES)
-                if data is None:
-                    stage.report.skipped.append((shown, "caption file over 1 MB"))
-                else:
-                    stage.add_caption(shown, rel, path.name, data)
+                    stage.add_caption(shown, rel, path.name, fh)
             else:
                 stage.report.skipped.append((shown, "not an image (jpg, jpeg, png, webp, bmp) or caption"))
 

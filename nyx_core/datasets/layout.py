@@ -9,11 +9,13 @@ keeps it out of sd-scripts' image glob.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import tomlkit
 
+from nyx_core.names import shown, unshown
+from nyx_core.cache import StampCache
 from nyx_core.errors import NyxError, PathError
 from nyx_core.fsutil import atomic_write_text
 from nyx_core.imagefiles import IMAGE_EXTS, is_image_name, is_skipped_image, is_trainable_image  # noqa: F401
@@ -29,6 +31,8 @@ DEFAULT_CAPTION_EXT = ".txt"
 # not a number is ignored by it. We also want a non-empty concept and at least one repeat.
 _CONCEPT = re.compile(r"^(\d+)_(.+)$")
 _CAPTION_EXT = re.compile(r"^\.[A-Za-z0-9_-]{1,16}$")
+#: dataset scans by root folder (see scan_dataset)
+_SCANS = StampCache(maxsize=64)
 
 
 class DatasetError(NyxError):
@@ -62,7 +66,7 @@ def validate_name(name: str, *, what: str = "dataset name") -> str:
     """A dataset or concept name must be one plain folder name. Returns it stripped of edge spaces."""
     if not isinstance(name, str):
         raise DatasetError(f"the {what} must be text")
-    name = name.strip()
+    name = unshown(name).strip()  # a listed name that is not UTF-8 comes back as \xNN
     if not name:
         raise DatasetError(f"the {what} is empty; type a name")
     if "/" in name or "\\" in name:
@@ -71,7 +75,7 @@ def validate_name(name: str, *, what: str = "dataset name") -> str:
         raise DatasetError(f"the {what} {name!r} starts with a dot (hidden); pick another name")
     if re.search(r"[\x00-\x1f\x7f]", name) or re.match(r"^[A-Za-z]:", name):
         raise DatasetError(f"the {what} {name!r} contains characters a folder name cannot have")
-    if len(name.encode("utf-8")) > 200:
+    if len(name.encode("utf-8", "surrogateescape")) > 200:
         raise DatasetError(f"the {what} is too long (200 bytes at most)")
     return name
 
@@ -178,8 +182,19 @@ def _images_in(folder: Path) -> tuple[list[Path], list[Path]]:
 
 
 def scan_dataset(ws: Workspace, name: str) -> DatasetLayout:
-    """Read ``workspace/datasets/<name>/``. Concepts are sorted by folder name, images by file name."""
+    """Read ``workspace/datasets/<name>/``. Concepts are sorted by folder name, images by file name.
+
+    Served from memory while the dataset folder, its concept folders and its settings file are
+    unchanged (a page asks on every rerun; 10,000 images are 10,000 stats). Each call gets its
+    own copy, so a caller may change what it got."""
     root = dataset_root(ws, name)
+    layout = _SCANS.get(("dataset", str(root)), lambda: _scan(root))
+    return replace(layout, concepts=[replace(c, images=list(c.images), skipped=list(c.skipped)) for c in layout.concepts],
+                   stray=list(layout.stray), loose_images=list(layout.loose_images))
+
+
+def _scan(root: Path) -> tuple[DatasetLayout, list[Path]]:
+    """The layout, and the paths whose change would change it (for the cache)."""
     settings = load_settings(root)
     concepts: list[Concept] = []
     stray: list[Path] = []
@@ -193,15 +208,17 @@ def scan_dataset(ws: Workspace, name: str) -> DatasetLayout:
                 stray.append(entry)
             else:
                 images, skipped = _images_in(entry)
-                concepts.append(Concept(entry, parsed[1], parsed[0], images, skipped))
+                # shown(): a name that is not UTF-8 is displayed (and looked up) as \xNN
+                concepts.append(Concept(entry, shown(parsed[1]), parsed[0], images, skipped))
         elif is_image(entry):
             loose.append(entry)
-    return DatasetLayout(root.name, root, concepts, settings.caption_ext, settings.trigger_word, stray, loose)
+    layout = DatasetLayout(shown(root.name), root, concepts, settings.caption_ext, settings.trigger_word, stray, loose)
+    return layout, [root, root / SETTINGS_FILE, *(c.folder for c in concepts)]
 
 
 def dataset_names(ws: Workspace) -> list[str]:
     """Just the names (no scan): cheap enough for a picker on every page run."""
-    return sorted((p.name for p in ws.datasets.iterdir() if p.is_dir() and not p.name.startswith(".")),
+    return sorted((shown(p.name) for p in ws.datasets.iterdir() if p.is_dir() and not p.name.startswith(".")),
                   key=str.lower)
 
 

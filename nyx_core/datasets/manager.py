@@ -9,6 +9,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from nyx_core.names import shown
 from nyx_core.datasets.layout import (
     DEFAULT_CAPTION_EXT,
     DatasetError,
@@ -30,7 +31,8 @@ def create_dataset(ws: Workspace, name: str, concept: str | None, repeats: int =
     """A new dataset folder with one (empty) concept folder and its settings file.
     ``concept=None`` makes no concept folder (an import that brings its own ``N_concept`` folders)."""
     name = validate_name(name)
-    folder = concept_folder_name(repeats, validate_name(concept, what="concept name")) if concept else None
+    # "" is a concept name left empty (refused), None is "no concept folder": never mixed up
+    folder = concept_folder_name(repeats, validate_name(concept, what="concept name")) if concept is not None else None
     root = dataset_root(ws, name, must_exist=False)
     if root.exists():
         raise DatasetError(f"a dataset named {name!r} already exists; pick another name")
@@ -166,7 +168,7 @@ def summarize(layout: DatasetLayout) -> DatasetSummary:
             captioned += 1
             size += cst.st_size
             modified = max(modified, cst.st_mtime)
-        concepts.append(ConceptSummary(c.name, c.repeats, c.folder.name, len(c.images), captioned))
+        concepts.append(ConceptSummary(c.name, c.repeats, shown(c.folder.name), len(c.images), captioned))
     return DatasetSummary(
         name=layout.name,
         concepts=concepts,

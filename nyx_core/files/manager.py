@@ -18,11 +18,14 @@ from pathlib import Path, PurePosixPath
 from typing import BinaryIO, Iterator
 
 from nyx_core import trash
+from nyx_core.errors import PathError
 from nyx_core.files.errors import ClashError, FileOpError
 from nyx_core.files.kinds import kind_of
 from nyx_core.files.textfiles import read_text_file, validate_text
 from nyx_core.files.zipstream import CHUNK, iter_zip
 from nyx_core.fsutil import atomic_output, atomic_write_text
+from nyx_core.names import shown, unshown
+from nyx_core.settings import SETTINGS_FILE
 from nyx_core.imagefiles import CAPTION_EXTS, companions, is_image_name, renamed_companion
 from nyx_core.workspace import LAYOUT, Workspace
 
@@ -86,6 +89,19 @@ class FileManager:
     def __init__(self, ws: Workspace) -> None:
         self.ws = ws
         self._protected = {ws.root / name for name in LAYOUT.values()}
+        # Nyx's own settings (secrets, which programs run): never shown, read, written or zipped here.
+        self._private = {ws.root / SETTINGS_FILE}
+
+    def _refuse_private(self, path: Path) -> None:
+        """Refuse ``settings.toml`` by its own name, or through a link to it."""
+        path = Path(path)
+        try:
+            real = path.resolve()
+        except (OSError, RuntimeError):
+            real = path
+        if path.parent.resolve() / path.name in self._private or real in self._private:
+            raise FileOpError(f"{SETTINGS_FILE} holds Nyx's settings and secrets; "
+                              "change them on the Settings page or from a shell")
 
     # Paths -------------------------------------------------------------------------------
     def folder(self, user_path: str | os.PathLike[str] = "") -> Path:
@@ -97,13 +113,20 @@ class FileManager:
 
     def entry(self, user_path: str | os.PathLike[str]) -> Path:
         """A confined path to an existing entry, the entry itself (a symlink is not followed)."""
-        self.ws.resolve(user_path)  # validates the whole text and confines any link
-        text = os.fspath(user_path)
+        try:
+            self.ws.resolve(user_path)  # validates the whole text and confines any link
+            loop = None
+        except PathError as exc:
+            loop = exc  # a link in a loop may still be renamed or deleted itself (nothing is followed)
+        text = unshown(os.fspath(user_path))
         pure = PurePosixPath(text)
         parent = self.ws.resolve(pure.parent.as_posix() if pure.name else text)
         path = parent / pure.name if pure.name else parent
+        if loop is not None and not (path.is_symlink() and "loop" in str(loop)):
+            raise loop
         if not os.path.lexists(path):
-            raise FileOpError(f"no such file or folder: {text or '/'}")
+            raise FileOpError(f"no such file or folder: {shown(text) or '/'}")
+        self._refuse_private(path)
         return path
 
     def rel(self, path: Path) -> str:
@@ -127,7 +150,7 @@ class FileManager:
             st = path.lstat()  # a dangling symlink: still listed so it can be deleted
         if is_dir is None:
             is_dir = os.path.isdir(path)
-        return FileEntry(name=path.name, path=rel, is_dir=is_dir, kind=kind_of(path.name, is_dir),
+        return FileEntry(name=shown(path.name), path=shown(rel), is_dir=is_dir, kind=kind_of(path.name, is_dir),
                          size=0 if is_dir else st.st_size, mtime=st.st_mtime)
 
     def info(self, user_path: str) -> FileEntry:
@@ -143,7 +166,8 @@ class FileManager:
         folder = self.folder(user_path)
         prefix = self.rel(folder)
         prefix = prefix + "/" if prefix else ""
-        hidden = set() if include_internal or folder != self.ws.root else {LAYOUT["trash"], LAYOUT["cache"]}
+        hidden = set() if folder != self.ws.root else \
+            {SETTINGS_FILE} | (set() if include_internal else {LAYOUT["trash"], LAYOUT["cache"]})
         entries: list[FileEntry] = []
         with os.scandir(folder) as it:
             for de in it:
@@ -154,7 +178,7 @@ class FileManager:
                     st = de.stat()
                 except OSError:
                     is_dir, st = False, de.stat(follow_symlinks=False)
-                entries.append(FileEntry(de.name, prefix + de.name, is_dir, kind_of(de.name, is_dir),
+                entries.append(FileEntry(shown(de.name), shown(prefix + de.name), is_dir, kind_of(de.name, is_dir),
                                          0 if is_dir else st.st_size, st.st_mtime))
         key = {
             "name": lambda e: e.name.casefold(),
@@ -212,7 +236,7 @@ class FileManager:
                         if de.path in skip:
                             continue
                         subdirs.append((de.path, rel))
-                    if match(de.name.casefold()):
+                    if match(de.name.casefold()) and Path(de.path) not in self._private:
                         if len(hits) >= limit:
                             return SearchResult(_sorted_hits(hits), True, scanned)
                         hits.append(self._to_entry(Path(de.path), rel, real_dir or None))
@@ -224,6 +248,7 @@ class FileManager:
     def mkdir(self, parent: str, name: str) -> Path:
         folder = self.folder(parent)
         target = folder / check_name(name)
+        self._refuse_private(target)
         if os.path.lexists(target):
             raise ClashError(f"{name} already exists in {self.rel(folder) or 'the workspace root'}",
                              name=name, folder=self.rel(folder))
@@ -254,6 +279,7 @@ class FileManager:
         self._guard(path, "renamed")
         check_name(new_name)
         target = path.parent / new_name
+        self._refuse_private(target)
         if target == path:
             return path
         # A case-only rename on a case-insensitive disk "exists" already: that's the same file.
@@ -287,10 +313,14 @@ class FileManager:
         sources = [self.entry(p) for p in user_paths]
         verb = "copied" if copy else "moved"
         for src in sources:
+            self._refuse_private(dest / src.name)
             # Copying a layout folder (e.g. all of configs/) is fine; moving it is not.
             if not copy or src == self.ws.root or src == self.ws.trash or self.ws.trash in src.parents:
                 self._guard(src, verb)
-            real = src.resolve()
+            try:
+                real = src.resolve()
+            except (OSError, RuntimeError):  # a link in a loop: copied or moved as the link itself
+                real = src
             if src.is_dir() and not src.is_symlink() and (dest == real or real in dest.parents):
                 raise FileOpError(f"cannot put {src.name} inside itself")
         chosen = set(sources)
@@ -365,6 +395,7 @@ class FileManager:
         # Browsers send a bare name, but some tools send a path: keep only the last part.
         name = check_name(PurePosixPath(name.replace("\\", "/")).name or name)
         target = folder / name
+        self._refuse_private(target)
         if os.path.lexists(target):
             if on_clash == "ask":
                 raise ClashError(f"{name} already exists in {self.rel(folder) or 'the workspace root'}",
@@ -381,7 +412,16 @@ class FileManager:
             if os.path.lexists(target):
                 trash.move_to_trash(self.ws, target)
 
-        with atomic_output(target, mode=0o644, fsync=False, before_replace=keep_old_restorable) as out:
+        def check_image(tmp: Path) -> None:
+            # The same check as a dataset import: a bomb or a broken image is never kept.
+            from nyx_core.datasets.ingest import check_image as why_not
+
+            why = why_not(tmp)
+            if why and "not supported" not in why:  # a GIF may live in Files; it just won't train
+                raise FileOpError(f"{name}: {why}; not uploaded")
+
+        with atomic_output(target, mode=0o644, fsync=False, before_replace=keep_old_restorable,
+                           check=check_image if kind_of(name, False) == "image" else None) as out:
             while block := fileobj.read(chunk):
                 out.write(block)
         return target
@@ -389,6 +429,7 @@ class FileManager:
     def open_file(self, user_path: str) -> Path:
         """A confined file to download (not a folder)."""
         path = self.ws.resolve(user_path, must_exist=True)
+        self._refuse_private(path)
         if path.is_dir():
             raise FileOpError(f"{path.name} is a folder; download it as a zip")
         return path
@@ -398,7 +439,8 @@ class FileManager:
         folder = self.folder(user_path)
         if folder == self.ws.trash:
             raise FileOpError("the trash cannot be downloaded")
-        return iter_zip(folder, allow=self._inside, chunk=chunk)
+        return iter_zip(folder, allow=self._inside, chunk=chunk,
+                        exclude=self._private | {self.ws.trash, self.ws.cache})
 
     def zip_to_file(self, user_path: str) -> Path:
         """Write a folder's zip into ``ws.cache/downloads`` chunk by chunk; returns the file."""
@@ -415,7 +457,7 @@ class FileManager:
     def _inside(self, path: Path) -> bool:
         try:
             real = path.resolve()
-        except OSError:
+        except (OSError, RuntimeError):  # RuntimeError: a symlink loop (Python 3.11)
             return False
         return real == self.ws.root or self.ws.root in real.parents
 
@@ -423,6 +465,7 @@ class FileManager:
     def read_text(self, user_path: str) -> str:
         """The text of a file for the editor; refuses binaries and files over 2 MB."""
         path = self.ws.resolve(user_path, must_exist=True)
+        self._refuse_private(path)
         if path.is_dir():
             raise FileOpError(f"{path.name} is a folder")
         return read_text_file(path)
@@ -430,6 +473,7 @@ class FileManager:
     def save_text(self, user_path: str, text: str) -> Path:
         """Validate (.toml/.json/.yaml, naming the line) then write atomically. Invalid = not saved."""
         path = self.ws.resolve(user_path)
+        self._refuse_private(path)
         if path.is_dir():
             raise FileOpError(f"{path.name} is a folder")
         if not path.parent.is_dir():

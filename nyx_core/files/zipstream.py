@@ -5,7 +5,7 @@ import io
 import os
 import zipfile
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Collection, Iterator
 
 from nyx_core.files.kinds import kind_of
 
@@ -43,24 +43,27 @@ class _Sink(io.RawIOBase):
 
 
 def iter_zip(folder: Path, *, allow: Callable[[Path], bool] = lambda p: True,
-             chunk: int = CHUNK) -> Iterator[bytes]:
+             chunk: int = CHUNK, exclude: Collection[Path] = ()) -> Iterator[bytes]:
     """Yield a zip of ``folder`` (entries under ``<folder name>/``) in chunks of about ``chunk`` bytes.
 
     ``allow`` decides for each symlink whether to follow it (the file manager refuses links
     that lead out of the workspace); symlinked folders are never descended, so no loops.
+    ``exclude`` names files and folders (absolute, as walked) that never go in: Nyx's settings,
+    the trash, the cache.
     """
+    skip = {str(p) for p in exclude}
     sink = _Sink()
     base = folder.name or "workspace"
     with zipfile.ZipFile(sink, "w", allowZip64=True) as zf:
         for dirpath, dirnames, filenames in os.walk(folder):
-            dirnames.sort()
+            dirnames[:] = sorted(d for d in dirnames if os.path.join(dirpath, d) not in skip)
             rel_dir = os.path.relpath(dirpath, folder)
             arc_dir = base if rel_dir == "." else f"{base}/{Path(rel_dir).as_posix()}"
             if not filenames and not dirnames:
                 zf.writestr(zipfile.ZipInfo(arc_dir + "/"), b"")
             for name in sorted(filenames):
                 path = Path(dirpath, name)
-                if path.is_symlink() and not allow(path):
+                if str(path) in skip or path.is_symlink() and (not allow(path) or str(path.resolve()) in skip):
                     continue
                 try:
                     st = path.stat()

@@ -17,6 +17,7 @@ restarted server) can pick a job up from its folder.
 from __future__ import annotations
 
 import contextlib
+import copy
 import fcntl
 import json
 import os
@@ -27,6 +28,7 @@ import time
 from pathlib import Path
 from typing import Callable, Iterator
 
+from nyx_core.cache import StampCache
 from nyx_core.errors import NyxError
 from nyx_core.fsutil import atomic_write_text
 from nyx_core.jobs import control
@@ -131,26 +133,14 @@ class JobStore:
 
     def load_dir(self, job_dir: Path) -> Job:
         """The job in ``job_dir``. Never raises for damaged files: such a job comes back with
-        ``damage`` set (which file, what is wrong), so one bad folder never hides the others."""
+        ``damage`` set (which file, what is wrong), so one bad folder never hides the others.
+
+        job.json and status.json are parsed once while unchanged (a page lists every run on each
+        rerun); each call gets fresh objects, so a caller may change what it got."""
         job_dir = Path(job_dir)
-        damage = None
-        name, spec = job_dir.name, JobSpec(argv=[])
-        try:
-            meta = json.loads((job_dir / "job.json").read_text(encoding="utf-8"))
-            if not isinstance(meta, dict) or not isinstance(meta.get("spec"), dict):
-                raise ValueError("no 'spec' object")
-            spec = JobSpec.from_dict(meta["spec"])
-            if isinstance(meta.get("name"), str) and meta["name"]:
-                name = meta["name"]
-        except (OSError, ValueError, TypeError) as exc:
-            damage = f"job.json: {_why(exc)}"
-        try:
-            status = read_status(job_dir)
-        except NyxError as exc:
-            status = JobStatus(state=JobState.FAILED)
-            status.created_at = _mtime(job_dir)
-            damage = "; ".join(x for x in (damage, str(exc)) if x)
-        return Job(id=job_dir.name, dir=job_dir, name=name, spec=spec, status=status, damage=damage)
+        name, spec, status, damage = _JOB_READS.get(
+            ("job", str(job_dir)), lambda: (_read_job(job_dir), [job_dir / "job.json", job_dir / "status.json"]))
+        return Job(id=job_dir.name, dir=job_dir, name=name, spec=_fresh(spec), status=_fresh(status), damage=damage)
 
     def list(self) -> list[Job]:
         """Every job, newest first; damaged ones included (``Job.damage`` says why)."""
@@ -283,6 +273,42 @@ class JobStore:
                 busy.append(job.spec.gpu_set)
                 started.append(job)
         return started
+
+
+#: parsed job.json + status.json by job folder (see JobStore.load_dir)
+_JOB_READS = StampCache(maxsize=4096)
+
+
+def _read_job(job_dir: Path) -> tuple[str, JobSpec, JobStatus, str | None]:
+    """(name, spec, status, damage) of one job, read from its files."""
+    damage = None
+    name, spec = job_dir.name, JobSpec(argv=[])
+    try:
+        meta = json.loads((job_dir / "job.json").read_text(encoding="utf-8"))
+        if not isinstance(meta, dict) or not isinstance(meta.get("spec"), dict):
+            raise ValueError("no 'spec' object")
+        spec = JobSpec.from_dict(meta["spec"])
+        if isinstance(meta.get("name"), str) and meta["name"]:
+            name = meta["name"]
+    except (OSError, ValueError, TypeError) as exc:
+        damage = f"job.json: {_why(exc)}"
+    try:
+        status = read_status(job_dir)
+    except NyxError as exc:
+        status = JobStatus(state=JobState.FAILED)
+        status.created_at = _mtime(job_dir)
+        damage = "; ".join(x for x in (damage, str(exc)) if x)
+    return name, spec, status, damage
+
+
+def _fresh(obj):  # noqa: ANN001, ANN202 - a JobSpec or JobStatus
+    """A copy of a cached dataclass whose lists and dicts are its own (their items are text and
+    numbers), so callers that change a job they loaded never change the cache. Much cheaper
+    than a deepcopy, which cost more than reading the files."""
+    new = object.__new__(type(obj))
+    for k, v in obj.__dict__.items():
+        new.__dict__[k] = v.copy() if isinstance(v, (list, dict)) else v
+    return new
 
 
 def _link_outputs(job_dir: Path, spec: JobSpec) -> None:

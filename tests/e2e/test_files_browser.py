@@ -101,8 +101,12 @@ def test_create_upload_rename_delete_restore(page, app_server, tmp_path: Path) -
     wait_for_app(page)
 
     # Uploading a name that exists asks: keep both / replace / skip. Nothing is overwritten meanwhile.
+    # (A real image: images uploaded through Files are checked like a dataset import.)
+    buf2 = io.BytesIO()
+    Image.new("RGB", (40, 30), (10, 200, 30)).save(buf2, "PNG")
+    png2 = buf2.getvalue()
     page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(
-        files=[{"name": "kitty.png", "mimeType": "image/png", "buffer": b"second version"}])
+        files=[{"name": "kitty.png", "mimeType": "image/png", "buffer": png2}])
     wait_for_app(page)
     page.get_by_text("already exist").first.wait_for()
     assert (ws / "shots" / "kitty.png").read_bytes() == png
@@ -110,7 +114,7 @@ def test_create_upload_rename_delete_restore(page, app_server, tmp_path: Path) -
     wait_for_app(page)
     page.get_by_role("button", name="Apply to uploads").click()
     _eventually(lambda: (ws / "shots" / "kitty (1).png").is_file())
-    assert (ws / "shots" / "kitty (1).png").read_bytes() == b"second version"
+    assert (ws / "shots" / "kitty (1).png").read_bytes() == png2
     assert (ws / "shots" / "kitty.png").read_bytes() == png
     wait_for_app(page)
 

@@ -14,7 +14,7 @@ def test_shell_navigates_and_saves_settings(page, app_server) -> None:
     page.get_by_role("heading", name="Settings").wait_for()
     page.get_by_label("Webhook URL for 'run finished' notifications").fill("http://127.0.0.1:9/hook")
     page.get_by_role("button", name="Save settings").click()
-    page.get_by_text("Saved to").wait_for()
+    page.get_by_text("Saved.", exact=True).wait_for()
     assert 'webhook_url = "http://127.0.0.1:9/hook"' in (app_server.workspace / "settings.toml").read_text()
     # Every section of the navigation is there.
     for label in ("Datasets", "Training setup", "Monitor", "Step calculator", "Files", "Settings"):
@@ -39,6 +39,10 @@ def test_password_gate_on_a_fresh_server(browser, tmp_path) -> None:
         pg.get_by_label("Password", exact=True).fill("open sesame")
         pg.get_by_role("button", name="Sign in").click()
         pg.get_by_role("link", name="Settings").first.wait_for()
+        # Sign out: back to the form, and the app is gone.
+        pg.get_by_role("button", name="Sign out").click()
+        pg.get_by_role("button", name="Sign in").wait_for()
+        assert pg.get_by_role("link", name="Settings").count() == 0
     finally:
         ctx.close()
         stop_app(server.proc)
