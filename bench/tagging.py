@@ -80,6 +80,9 @@ def main() -> None:
     ap.add_argument("--images", type=int, default=200)
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--heavy", type=int, default=2)
+    ap.add_argument("--rounds", type=int, default=3,
+                    help="baseline and Nyx alternate this many times; the ratio is the median of the rounds' "
+                         "ratios (a shared machine's load changes from minute to minute)")
     a = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -88,13 +91,19 @@ def main() -> None:
         tagger = Tagger(model)
         opts = TagOptions()
         list(tag_images(tagger, images[:4], opts, write=False))  # warm-up (session, thread pool)
-        tb = baseline(model, images, opts)
-        tn = nyx(tagger, images, opts, a.batch)
         n = len(images)
-        print(f"cpu cores: {os.cpu_count()}, images: {n} (640x480 JPEG), model: 448 px, {a.heavy} conv layer(s)")
-        print(f"baseline (one at a time, batch 1): {n / tb:7.1f} images/s  ({tb:.2f} s)")
-        print(f"nyx (parallel decode, batch {a.batch}):   {n / tn:7.1f} images/s  ({tn:.2f} s)")
-        print(f"ratio nyx/baseline: {tb / tn:.2f}x")
+        rounds = []
+        for _ in range(a.rounds):
+            tb = baseline(model, images, opts)
+            tn = nyx(tagger, images, opts, a.batch)
+            rounds.append((tb, tn))
+        print(f"cpu cores: {os.cpu_count()}, load average {os.getloadavg()[0]:.1f}, images: {n} (640x480 JPEG), "
+              f"model: 448 px, {a.heavy} conv layer(s)")
+        for i, (tb, tn) in enumerate(rounds, 1):
+            print(f"round {i}: baseline (one at a time, batch 1) {n / tb:6.1f} images/s, "
+                  f"nyx (parallel decode, batch {a.batch}) {n / tn:6.1f} images/s, ratio {tb / tn:.2f}x")
+        ratios = sorted(tb / tn for tb, tn in rounds)
+        print(f"ratio nyx/baseline (median of {len(ratios)}): {ratios[len(ratios) // 2]:.2f}x")
 
 
 if __name__ == "__main__":

@@ -23,7 +23,8 @@ HOSTILE_FULL = HOSTILE + [
 #: For every option that takes a value (the positionals then name real things).
 HOSTILE_OPT = ["loop1", BAD_BYTES, "-1"]
 #: Commands that would wait on a terminal, or start a job that goes to the network (no network in tests).
-SKIP = {("settings", "password"), ("models", "get"), ("models", "hash"), ("hub", "upload")}
+SKIP = {("settings", "password"), ("models", "get"), ("models", "hash"), ("hub", "upload"), ("tag",), ("caption",),
+        ("lora", "try"), ("lora", "resize"), ("lora", "merge"), ("lora", "bake")}
 
 
 def _commands() -> list[tuple[list[str], list[str], list[str]]]:
@@ -79,10 +80,13 @@ def test_every_command_with_hostile_arguments_fails_in_one_line(hostile_ws, tmp_
     failures = []
     runs = 0
     full = bool(os.environ.get("NYX_FUZZ_FULL"))
-    for words, positional, options in commands:
+    # job-starting commands are skipped above; one refusal of theirs quoting a line break stays in
+    extra = [["caption", "cats", "--python", "\n"]]
+    for words, positional, options in commands + [(argv, [], []) for argv in extra]:
         fill = ["cats", "ohwx cat", "3"] if words[-1] == "repeats" else ["cats"] * len(positional)
         argvs = [words + [value] * len(positional) for value in (HOSTILE_FULL if full else HOSTILE) if positional]
         argvs += [words + fill + [opt, value] for opt in options for value in (HOSTILE_FULL if full else HOSTILE_OPT)]
+        argvs = argvs or [words]  # no arguments at all (info, doctor, …): still run once
         for argv in argvs:
             runs += 1
             try:

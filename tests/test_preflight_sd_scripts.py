@@ -186,3 +186,14 @@ def test_dont_upscale_with_a_too_thin_image_is_named_on_that_field(ws):
     cfg = ready_config(ws, dataset={"name": "thin", "bucket_no_upscale": True})
     found = errors(validate(cfg, ws), "dataset.bucket_no_upscale")
     assert found and "too thin" in found[0].message and str(found[0]).startswith("error: Dataset › Don't upscale")
+
+
+def test_lokr_size_estimate_matches_a_real_sd_scripts_file():
+    # Measured: real sd-scripts (pinned commit, CPU) trained the kohya_ss preset "sd15 - LoKr v1.1"
+    # (LoKr factor 6, dim and conv dim 100000) into a 73,165,524-byte fp16 file.
+    from nyx_core.config.model import new_config
+    from nyx_core.config.validate import network_file_bytes
+
+    cfg = new_config("x", "sd15", network={"type": "lokr", "dim": 100000, "factor": 6, "conv_dim": 100000},
+                     performance={"save_precision": "fp16"})
+    assert network_file_bytes(cfg) == pytest.approx(73_165_524, rel=0.1)

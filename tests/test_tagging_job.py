@@ -109,8 +109,14 @@ def test_tag_job_writes_captions_scores_and_one_undo_restores_the_run(tagged_ws)
     # the whole run is one entry of the tag editor's undo history
     info = caption_ops.undo_info(scan_dataset(ws, "ds"))
     assert info.op == rv.journal_op and info.count == 10
-    caption_ops.undo(ws, scan_dataset(ws, "ds"))
-    assert _captions(ws) == before
+    # a caption edited by hand after the run is left alone by the undo (the job sealed the journal
+    # with the hash of what it wrote); every other one goes back to its exact bytes
+    edited = layout.images()[1]
+    caption_ops.write_caption(layout, edited, "edited after the run")
+    res = caption_ops.undo(ws, scan_dataset(ws, "ds"))
+    rel_edited = edited.relative_to(layout.root).as_posix()
+    assert res.restored == 9 and res.skipped == [edited.with_suffix(".txt").relative_to(layout.root).as_posix()]
+    assert _captions(ws) == {**before, rel_edited: "edited after the run"}
 
 
 def test_append_and_skip_modes(tagged_ws):

@@ -2,6 +2,8 @@
 thresholds, MCut, categories, ordering, undesired, replacements, first tags, caption modes."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -103,3 +105,35 @@ def test_label_file_must_be_a_wd_tagger_csv(tmp_path):
         read_labels(tmp_path / "nope.csv")
     (tmp_path / "selected_tags.csv").write_text("tag_id,name,category,count\n1,a_b,0,5\n2,c,4,3\n")
     assert read_labels(tmp_path / "selected_tags.csv") == Labels(("a_b", "c"), (0, 4))
+
+
+def test_a_cut_download_leaves_no_model_folder(ws, monkeypatch):
+    """huggingface_hub fails after the first file: nothing under models/taggers/ looks like a model
+    (the files went to a hidden .partial folder, which is removed), and a later complete download
+    is renamed into place."""
+    import huggingface_hub
+
+    from nyx_core.tagging.catalog import ensure_downloaded, resolve_model
+
+    calls = []
+
+    def cut(repo_id, filename, local_dir, **kw):  # noqa: ANN001, ANN003
+        calls.append(filename)
+        if filename == "selected_tags.csv":
+            raise OSError("connection reset")
+        (Path(local_dir) / filename).write_bytes(b"onnx")
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", cut)
+    ref = resolve_model(ws, "taggers", "wd-vit-tagger-v3")
+    with pytest.raises(OSError):
+        ensure_downloaded(ref)
+    assert calls == ["model.onnx", "selected_tags.csv"]
+    assert not ref.present and list((ws.models / "taggers").iterdir()) == []
+
+    def full(repo_id, filename, local_dir, **kw):  # noqa: ANN001, ANN003
+        (Path(local_dir) / filename).write_bytes(b"x")
+
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", full)
+    assert ensure_downloaded(ref) == ref.folder and ref.present
+    assert [p.name for p in (ws.models / "taggers").iterdir()] == ["wd-vit-tagger-v3"]

@@ -46,14 +46,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except NyxError as exc:
-        print(f"nyx: error: {exc}", file=sys.stderr)
+        print(f"nyx: error: {_one_line(str(exc))}", file=sys.stderr)
         return 1
     except OSError as exc:
         # The disk said no (a name too long, a loop, no space, permission): one line, not a traceback.
         from nyx_core.names import shown
 
         where = f" ({shown(str(exc.filename))})" if exc.filename else ""
-        print(f"nyx: error: {exc.strerror or exc}{where}", file=sys.stderr)
+        print(f"nyx: error: {_one_line(str(exc.strerror or exc))}{_one_line(where)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
@@ -64,3 +64,8 @@ def main(argv: list[str] | None = None) -> int:
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+
+
+def _one_line(text: str) -> str:
+    """An error is one line, even when it quotes input holding a line break."""
+    return text.replace("\r", "\\r").replace("\n", "\\n")

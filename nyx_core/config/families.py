@@ -37,8 +37,10 @@ class FamilySpec:
     sd_scripts_defaults: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: Rough LoRA file size per unit of dim at fp16 (measured: SD1.5 dim 4 = 4.8 MB).
     mb_per_dim: float = 1.0
-    #: Typical width of the layers a LoRA targets (LoKr's stored factors scale with it).
-    layer_width: int = 640
+    #: sum(in*out) / sum(in+out)*2 over the layers a LoRA targets: a full-rank LoKr's stored
+    #: factor scales with it. SD1.5's is measured (a real LoKr, factor 6, "full-rank" dim: 24.9 MB of
+    #: linear factors at fp16); the others are scaled from it by parameter count.
+    layer_width: int = 1500
     #: Latent channels of the family's autoencoder (the latent-cache size).
     latent_channels: int = 4
     #: Most blocks sd-scripts can swap to the CPU (0: not offered).
@@ -58,7 +60,7 @@ FAMILIES: dict[Family, FamilySpec] = {
         defaults={"dataset": _dataset(512, 256, 1024), "network": {"dim": 16, "alpha": 8.0},
                   "optimizer": {"learning_rate": 1e-4, "text_encoder_lr": 5e-5},
                   "performance": {"mixed_precision": "fp16", "save_precision": "fp16"}},
-        mb_per_dim=1.2, layer_width=640),
+        mb_per_dim=1.2, layer_width=1500),
     Family.sdxl: FamilySpec(
         Family.sdxl, "SDXL", "SDXL", "sdxl_train_network.py", "networks.lora", 32, (),
         1024, 512, 2048,
@@ -66,7 +68,7 @@ FAMILIES: dict[Family, FamilySpec] = {
                   "optimizer": {"learning_rate": 1e-4, "text_encoder_lr": 0.0},
                   "performance": {"mixed_precision": "bf16", "save_precision": "bf16",
                                   "cache_text_encoder_outputs": True}},
-        mb_per_dim=5.7, layer_width=1280),
+        mb_per_dim=5.7, layer_width=1000),
     Family.flux: FamilySpec(
         # flux_train_network.py runs train_network.py's 64 check before its own 32 one.
         Family.flux, "Flux.1 (dev / schnell)", "Flux", "flux_train_network.py", "networks.lora_flux", 64,
@@ -83,7 +85,7 @@ FAMILIES: dict[Family, FamilySpec] = {
         sd_scripts_defaults={"advanced": {"timestep_sampling": "sigma", "model_prediction_type": "sigma_scaled",
                                           "guidance_scale": 3.5, "discrete_flow_shift": 3.0,
                                           "weighting_scheme": "uniform"}},
-        mb_per_dim=10.0, layer_width=3072, latent_channels=16, max_blocks_to_swap=35, unet=False),
+        mb_per_dim=10.0, layer_width=2500, latent_channels=16, max_blocks_to_swap=35, unet=False),
     Family.sd3: FamilySpec(
         Family.sd3, "SD 3.5", "SD3.5", "sd3_train_network.py", "networks.lora_sd3", 32,
         (("clip_l", "CLIP-L text encoder"), ("clip_g", "CLIP-G text encoder"), ("t5xxl", "T5-XXL text encoder")),
@@ -95,7 +97,7 @@ FAMILIES: dict[Family, FamilySpec] = {
                   "advanced": {"weighting_scheme": "uniform", "training_shift": 3.0},
                   "samples": {"sampler": "euler"}},
         sd_scripts_defaults={"advanced": {"weighting_scheme": "uniform", "training_shift": 1.0}},
-        mb_per_dim=6.0, layer_width=1536, latent_channels=16, max_blocks_to_swap=36, unet=False),
+        mb_per_dim=6.0, layer_width=2800, latent_channels=16, max_blocks_to_swap=36, unet=False),
 }
 
 

@@ -209,28 +209,30 @@ def apply(layout: DatasetLayout, op: TagOp, images: Iterable[Path] | None = None
     return len(plan)
 
 
-def _write_journal(layout: DatasetLayout, op: str, entries: dict) -> None:
+def _write_journal(layout: DatasetLayout, op: str, entries: dict) -> Path:
     """A new undo level (fsynced before any caption changes); the oldest beyond UNDO_LEVELS go."""
     journal = {"version": 2, "op": op, "at": time.time(), "entries": entries}
     folder = layout.root / STATE_DIR / UNDO_DIR
     folder.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(folder / f"{time.time_ns():020d}.json", json.dumps(journal))
+    path = folder / f"{time.time_ns():020d}.json"
+    atomic_write_text(path, json.dumps(journal))
     _prune(layout)
+    return path
 
 
-def record_undo(layout: DatasetLayout, op: str, images: Iterable[Path]) -> int:
+def record_undo(layout: DatasetLayout, op: str, images: Iterable[Path]) -> Path:
     """Journal the current caption bytes of ``images`` before another process (a tagging or
     captioning job) rewrites them one by one: undo then puts back exactly these bytes, and trashes
-    the captions the job created. The new contents are not known yet, so no ``after_sha256``.
-    Returns the number of captions journalled."""
+    the captions the job created. The new contents are not known yet, so no ``after_sha256``: the
+    job fills it in when it ends (``nyx_core.tagging.output.seal_journal``) and drops the captions
+    it did not change. Returns the journal file."""
     entries = {}
     for image in _targets(layout, images):
         raw = read_caption_bytes(layout, image)
         rel = caption_path(image, layout.caption_ext).relative_to(layout.root).as_posix()
         entries[rel] = {"before": None if raw is None else base64.b64encode(raw).decode("ascii"),
                         "after_sha256": None}
-    _write_journal(layout, op, entries)
-    return len(entries)
+    return _write_journal(layout, op, entries)
 
 
 @dataclass

@@ -73,10 +73,11 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, on_term)
     counts = {"images": len(images), "written": 0, "unchanged": 0, "skipped": 0, "failed": 0}
     ledger = None
+    written: dict[str, str] = {}  # caption path (dataset-relative) → SHA-256 of what this job wrote
     try:
         from nyx_core.tagging.catalog import ModelRef, ensure_downloaded
         from nyx_core.tagging.options import CaptionOptions
-        from nyx_core.tagging.output import Ledger, apply_caption, has_caption, read_text
+        from nyx_core.tagging.output import Ledger, apply_caption, caption_sha256, has_caption, read_text
 
         opts = CaptionOptions.from_dict(spec["options"])
         ext = spec.get("caption_ext", ".txt")
@@ -128,6 +129,7 @@ def main(argv: list[str] | None = None) -> int:
                     counts["unchanged"] += 1
                 else:
                     counts["written"] += 1
+                    written[_rel(img.with_name(img.stem + ext), root)] = caption_sha256(o.after)
                 o.image = _rel(img, root)
                 ledger.caption(o)
                 rep.advance(message=o.image)
@@ -149,6 +151,9 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if ledger is not None:
             ledger.close()
+        from nyx_core.tagging.output import seal_journal
+
+        seal_journal(spec.get("journal"), written)
 
 
 def _rel(path: Path, root: Path) -> str:

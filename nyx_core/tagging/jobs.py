@@ -58,7 +58,7 @@ def _submit(ws: Workspace, kind: str, dataset: str, spec: dict[str, Any], todo: 
     job_dir = jm.store.new_dir(name)
     spec["journal_op"] = f"{OP_PREFIX[kind]} (job {job_dir.name})"
     if todo:
-        record_undo(layout, spec["journal_op"], todo)
+        spec["journal"] = str(record_undo(layout, spec["journal_op"], todo))
     argv, env = argv_env
     job_spec = JobSpec(argv=argv, env=env, kind=kind, gpu_set=gpu_set,
                        files={SPEC_FILE: json.dumps(spec, indent=1)}, stop_grace_s=(10.0, 5.0))

@@ -9,6 +9,7 @@ line and keeps any further lines as they were.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -138,3 +139,31 @@ def read_jsonl(path: Path) -> list[dict]:
     except FileNotFoundError:
         pass
     return out
+
+
+def caption_sha256(text: str) -> str:
+    """The SHA-256 of the bytes ``write_caption_atomic`` stores for ``text``."""
+    return hashlib.sha256(text.encode("utf-8") or b"\n").hexdigest()
+
+
+def seal_journal(journal: str | None, written: dict[str, str]) -> None:
+    """When a job ends (completed or stopped), complete the undo journal written before it started:
+    each caption it wrote gets the SHA-256 of what it wrote (so an undo leaves alone a caption edited
+    by hand since), and the captions it did not change are dropped (undo must not touch them).
+    ``written`` maps the caption's dataset-relative path to that hash. A journal already undone or
+    pruned is left alone."""
+    if not journal:
+        return
+    path = Path(journal)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        entries = data["entries"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return
+    data["entries"] = {rel: {**e, "after_sha256": written[rel]} for rel, e in entries.items() if rel in written}
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        json.dump(data, fh)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)

@@ -33,11 +33,12 @@ def main(argv: list[str] | None = None) -> int:
     _stop_on_term()
     counts = {"images": len(images), "written": 0, "unchanged": 0, "skipped": 0, "failed": 0}
     ledger = None
+    written: dict[str, str] = {}  # caption path (dataset-relative) → SHA-256 of what this job wrote
     try:
         from nyx_core.tagging.catalog import ModelRef, ensure_downloaded
         from nyx_core.tagging.engine import Tagger, providers
         from nyx_core.tagging.options import TagOptions
-        from nyx_core.tagging.output import Ledger
+        from nyx_core.tagging.output import Ledger, caption_sha256
         from nyx_core.tagging.wd14 import tag_images
 
         m = spec["model"]
@@ -52,8 +53,9 @@ def main(argv: list[str] | None = None) -> int:
         started = time.monotonic()
         # a pause per image: lets a tagging job share a machine with training (and tests stop one mid-run)
         throttle = float(spec.get("throttle_s") or 0)
+        ext = spec.get("caption_ext", ".txt")
         for item in tag_images(tagger, images, opts, batch_size=int(spec.get("batch", 8)),
-                               workers=spec.get("workers"), caption_ext=spec.get("caption_ext", ".txt")):
+                               workers=spec.get("workers"), caption_ext=ext):
             rel = _rel(item.image, root)
             if item.error:
                 counts["failed"] += 1
@@ -66,6 +68,7 @@ def main(argv: list[str] | None = None) -> int:
                     counts["unchanged"] += 1
                 else:
                     counts["written"] += 1
+                    written[_rel(item.image.with_name(item.image.stem + ext), root)] = caption_sha256(o.after)
                 if item.scores:
                     ledger.scores(rel, item.scores)
                 o.image = rel
@@ -91,6 +94,9 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if ledger is not None:
             ledger.close()
+        from nyx_core.tagging.output import seal_journal
+
+        seal_journal(spec.get("journal"), written)
 
 
 def _rel(path: Path, root: Path) -> str:

@@ -64,7 +64,7 @@ def test_create_edit_save(page, app_server) -> None:
     _select(page, "Base model", "base.safetensors")
     wait_for_app(page)
     page.wait_for_function(
-        "() => !document.querySelector('.st-key-tc_preflight').innerText.includes('model.base_model')")
+        "() => !document.querySelector('.st-key-tc_preflight').innerText.includes('Model › Base model')")
 
     page.locator(".st-key-tc_save button").click()
     wait_for_app(page)
