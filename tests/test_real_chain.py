@@ -51,6 +51,8 @@ def test_dataset_to_lora_on_real_sd_scripts(ws, tmp_path, monkeypatch):
     assert len(ingest_zip(ws, "sq", archive).taken) == 5
     # The model sits in the workspace like a user's would (hard links: no 4 GB copy).
     os.system(f"cp -al '{WORK / 'models' / 'sd15-random'}' '{ws.models / 'sd15-random'}'")
+    # Every path option sd-scripts gets stays in the workspace, the tokenizer cache too.
+    os.system(f"cp -a '{WORK / 'tokcache'}' '{ws.models / 'tokcache'}'")
 
     cfg = new_config(
         "real", "sd15",
@@ -60,7 +62,7 @@ def test_dataset_to_lora_on_real_sd_scripts(ws, tmp_path, monkeypatch):
         network={"dim": 4, "alpha": 1.0},
         performance={"mixed_precision": "no", "max_data_loader_n_workers": 0,
                      "persistent_data_loader_workers": False, "gradient_checkpointing": False},
-        advanced={"extra": {"tokenizer_cache_dir": str(WORK / "tokcache")}},
+        advanced={"extra": {"tokenizer_cache_dir": "models/tokcache"}},
     )
     problems = validate(cfg, ws, settings)
     assert not [p for p in problems if p.level == "error"], problems
