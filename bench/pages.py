@@ -211,8 +211,8 @@ def actions(pg, base: str) -> dict[str, float | None]:  # noqa: ANN001
         pg.get_by_test_id("stSelectbox").first.click(), pg.get_by_role("option", name="set07").click()))
     res["Datasets: run the health check"] = _act(pg, lambda: pg.get_by_role(
         "button", name=re.compile("health", re.I)).first.click())
-    res["Datasets: next gallery page"] = _act(pg, lambda: pg.get_by_role(
-        "button", name=re.compile("next", re.I)).first.click())
+    res["Datasets: next gallery page"] = _act(pg, lambda: (  # the gallery's "Page (of N)" number input
+        pg.get_by_label(re.compile(r"^Page \(of")).first.fill("2"), pg.keyboard.press("Enter")))
     pg.goto(base + "/training")
     _idle(pg)
     res["Training: switch config"] = _act(pg, lambda: (
@@ -220,7 +220,7 @@ def actions(pg, base: str) -> dict[str, float | None]:  # noqa: ANN001
     pg.goto(base + "/monitor")
     _idle(pg)
     res["Monitor: open another run"] = _act(pg, lambda: (
-        pg.get_by_test_id("stSelectbox").first.click(), pg.get_by_role("option").nth(5).click()))
+        pg.get_by_test_id("stSelectbox").nth(1).click(), pg.get_by_role("option").nth(5).click()))  # "Run"
     return res
 
 

@@ -5,6 +5,7 @@ then real servers, real websockets and real HTTP PUTs with the server's RSS meas
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import threading
 import time
 from pathlib import Path
@@ -105,7 +106,10 @@ def _call(gate, path: str, method: str = "GET", headers: list | None = None) -> 
         sent.append(msg)
 
     scope = {"type": "http", "path": path, "method": method, "headers": headers or [(b"host", b"127.0.0.1:8501")]}
-    asyncio.run(gate(scope, receive, send))
+    # A fresh thread: a session-wide Playwright browser (the e2e tests) keeps an event loop
+    # running in the main thread, where asyncio.run() refuses to start another.
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, gate(scope, receive, send)).result()
     return sent[0]["status"], bool(read)
 
 

@@ -365,3 +365,23 @@ def test_stopping_a_run_whose_runner_died_records_it_and_starts_the_queue(jm):
     dead = _running_job(jm, "dead")
     assert jm.stop(dead.id).state == JobState.LOST and len(_ends(dead)) == 1
     assert jm.wait(q.id, 30).state == JobState.COMPLETED
+
+
+def test_jobs_made_in_the_same_second_list_newest_first(ws):
+    """Ids carry whole seconds; two jobs of one second list in creation order, not by name."""
+    import os as _os
+
+    from nyx_core.jobs.models import JobSpec as _Spec
+    from nyx_core.jobs.store import JobStore
+
+    store = JobStore(ws.root / "jobs")
+    first = store.create("zzz", _Spec(argv=["true"]))
+    second = store.create("aaa", _Spec(argv=["true"]))
+    # force the same timestamp prefix and a later job.json for the second
+    t = (first.dir / "job.json").stat().st_mtime_ns
+    _os.utime(second.dir / "job.json", ns=(t + 5_000_000, t + 5_000_000))
+    same = first.id[:15] + "-aaa"
+    if second.id[:15] != first.id[:15]:
+        second.dir.rename(second.dir.with_name(same))
+    ids = store.ids()
+    assert ids.index(first.id) > ids.index(same if second.id[:15] != first.id[:15] else second.id)

@@ -113,8 +113,15 @@ class JobStore:
 
     # Reading ----------------------------------------------------------------------------
     def ids(self) -> list[str]:
-        """Job ids, newest first (ids start with a timestamp)."""
-        return sorted((p.name for p in self.root.iterdir() if (p / "job.json").is_file()), reverse=True)
+        """Job ids, newest first. Ids start with a timestamp in whole seconds; jobs made within the
+        same second are ordered by when their job.json was written (not by name)."""
+        found = []
+        for p in self.root.iterdir():
+            try:
+                found.append((p.name[:15], (p / "job.json").stat().st_mtime_ns, p.name))
+            except OSError:
+                continue  # not a job (no job.json), or removed meanwhile
+        return [name for _, _, name in sorted(found, reverse=True)]
 
     def job_dir(self, job_id: str) -> Path:
         if not job_id or "/" in job_id or job_id.startswith("."):
