@@ -8,12 +8,10 @@ Captions are written one by one, atomically, by mode; stopping keeps what is wri
 from __future__ import annotations
 
 import json
-import signal
 import sys
-import time
 from pathlib import Path
 
-from nyx_core.jobs.task import TaskReporter
+from nyx_core.tagging.run import CaptionRun
 
 
 def guard_torchvision() -> str | None:
@@ -64,103 +62,55 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     spec = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
     folder = Path(argv[1]) if len(argv) > 1 else Path.cwd()
-    images = [Path(p) for p in spec["images"]]
-    rep = TaskReporter(total=len(images), unit="images")
-
-    def on_term(signum, frame):  # noqa: ANN001, ARG001
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, on_term)
-    counts = {"images": len(images), "written": 0, "unchanged": 0, "skipped": 0, "failed": 0}
-    ledger = None
-    written: dict[str, str] = {}  # caption path (dataset-relative) → SHA-256 of what this job wrote
-    try:
-        from nyx_core.tagging.catalog import ModelRef, ensure_downloaded
-        from nyx_core.tagging.options import CaptionOptions
-        from nyx_core.tagging.output import Ledger, apply_caption, caption_sha256, has_caption, read_text
-
-        opts = CaptionOptions.from_dict(spec["options"])
-        ext = spec.get("caption_ext", ".txt")
-        root = Path(spec.get("root") or "/")
-        todo = []
-        for img in images:
-            if opts.mode == "skip" and has_caption(read_text(img.with_name(img.stem + ext))):
-                counts["skipped"] += 1
-                rep.advance(message=_rel(img, root))
-            else:
-                todo.append(img)
-        ledger = Ledger(folder)
-        if todo:  # a resumed run with nothing left does not load torch or the model at all
-            m = spec["model"]
-            ref = ModelRef("captioners", m["name"], Path(m["folder"]), m.get("repo_id"))
-            rep.progress(rep.done, message=f"loading {ref.name}", force=True)
-            model_dir = ensure_downloaded(ref, progress=lambda msg: rep.progress(rep.done, message=msg, force=True))
-            broken = guard_torchvision()
-            if broken:
-                print(f"torchvision cannot be imported ({broken}); captioning without it", flush=True)
-            import torch
-
-            device = opts.device or ("cuda" if torch.cuda.is_available() else "cpu")
-            processor, model, dtype = load_model(model_dir, device)
-            print(f"captioner {ref.name} on {device}", flush=True)
-        started = time.monotonic()
-        for i in range(0, len(todo), opts.batch):
-            from PIL import Image
-
-            chunk, pics = [], []
-            for img in todo[i:i + opts.batch]:
-                try:
-                    with Image.open(img) as im:
-                        pics.append(im.convert("RGB"))
-                    chunk.append(img)
-                except Exception as exc:  # noqa: BLE001 - report the image, caption the rest
-                    counts["failed"] += 1
-                    rep.warning(f"{_rel(img, root)}: {type(exc).__name__}: {exc}")
-                    rep.advance()
-            if not chunk:
-                continue
-            texts = caption_batch(processor, model, dtype, device, pics, opts.prompt, opts.max_length, opts.beams)
-            for img, text in zip(chunk, texts):
-                caption = join_caption(opts.prefix, text, opts.suffix)
-                o = apply_caption(img, ext, caption, opts.mode, prose=True)
-                if o.after is None:
-                    counts["skipped"] += 1
-                elif o.after == o.before:
-                    counts["unchanged"] += 1
-                else:
-                    counts["written"] += 1
-                    written[_rel(img.with_name(img.stem + ext), root)] = caption_sha256(o.after)
-                o.image = _rel(img, root)
-                ledger.caption(o)
-                rep.advance(message=o.image)
-        counts["seconds"] = round(time.monotonic() - started, 3)
-        rep.progress(rep.done, force=True)
-        rep.result(**counts, stopped=False)
-        return 0
-    except KeyboardInterrupt:
-        rep.progress(rep.done, message="stopped; captions written so far are kept", force=True)
-        rep.result(**counts, stopped=True)
-        return 130
-    except Exception as exc:  # noqa: BLE001 - one clear line for the Monitor
-        from nyx_core.errors import NyxError
-
-        msg = str(exc) if isinstance(exc, NyxError) else f"{type(exc).__name__}: {exc}"
-        rep.error(msg)
-        print(f"error: {msg}", file=sys.stderr, flush=True)
-        return 1
-    finally:
-        if ledger is not None:
-            ledger.close()
-        from nyx_core.tagging.output import seal_journal
-
-        seal_journal(spec.get("journal"), written)
+    job = CaptionRun(spec, folder, [Path(p) for p in spec["images"]])
+    return job.run(lambda job: _caption(job, spec))
 
 
-def _rel(path: Path, root: Path) -> str:
-    try:
-        return path.relative_to(root).as_posix()
-    except ValueError:
-        return str(path)
+def _caption(job: CaptionRun, spec: dict) -> None:
+    from nyx_core.tagging.catalog import ModelRef, ensure_downloaded
+    from nyx_core.tagging.options import CaptionOptions
+    from nyx_core.tagging.output import apply_caption, has_caption, read_text
+
+    rep = job.rep
+    opts = CaptionOptions.from_dict(spec["options"])
+    todo = []
+    for img in job.images:
+        if opts.mode == "skip" and has_caption(read_text(img.with_name(img.stem + job.ext))):
+            job.skipped(img)
+        else:
+            todo.append(img)
+    if not todo:  # a resumed run with nothing left does not load torch or the model at all
+        return
+    m = spec["model"]
+    ref = ModelRef("captioners", m["name"], Path(m["folder"]), m.get("repo_id"))
+    rep.progress(rep.done, message=f"loading {ref.name}", force=True)
+    model_dir = ensure_downloaded(ref, progress=lambda msg: rep.progress(rep.done, message=msg, force=True))
+    broken = guard_torchvision()
+    if broken:
+        print(f"torchvision cannot be imported ({broken}); captioning without it", flush=True)
+    import torch
+
+    device = opts.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    processor, model, dtype = load_model(model_dir, device)
+    print(f"captioner {ref.name} on {device}", flush=True)
+    job.start_clock()
+    for i in range(0, len(todo), opts.batch):
+        from PIL import Image
+
+        chunk, pics = [], []
+        for img in todo[i:i + opts.batch]:
+            try:
+                with Image.open(img) as im:
+                    pics.append(im.convert("RGB"))
+                chunk.append(img)
+            except Exception as exc:  # noqa: BLE001 - report the image, caption the rest
+                job.failed(img, f"{type(exc).__name__}: {exc}")
+        if not chunk:
+            continue
+        texts = caption_batch(processor, model, dtype, device, pics, opts.prompt, opts.max_length, opts.beams)
+        for img, text in zip(chunk, texts):
+            caption = join_caption(opts.prefix, text, opts.suffix)
+            job.record(img, apply_caption(img, job.ext, caption, opts.mode, prose=True))
 
 
 if __name__ == "__main__":

@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from nyx_core.datasets.captions import join_tags, split_tags
+from nyx_core.fsutil import atomic_output
 
 SCORES_FILE = "scores.jsonl"
 CAPTIONS_FILE = "captions.jsonl"
@@ -62,20 +61,8 @@ def merge_prose(existing: str | None, new: str, mode: str) -> str | None:
 def write_caption_atomic(path: Path, text: str) -> None:
     """Temp file + rename in the same folder (no fsync: a bulk job writes thousands; readers never
     see a torn file). An empty caption is one newline: sd-scripts refuses a zero-byte caption."""
-    data = text.encode("utf-8") or b"\n"
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name[:80]}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        mode = path.stat().st_mode & 0o7777 if path.exists() else 0o644
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    with atomic_output(path, fsync=False) as fh:
+        fh.write(text.encode("utf-8") or b"\n")
 
 
 @dataclass
@@ -161,9 +148,5 @@ def seal_journal(journal: str | None, written: dict[str, str]) -> None:
     except (OSError, ValueError, KeyError, TypeError):
         return
     data["entries"] = {rel: {**e, "after_sha256": written[rel]} for rel, e in entries.items() if rel in written}
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(data, fh)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    with atomic_output(path) as fh:
+        fh.write(json.dumps(data).encode("utf-8"))
