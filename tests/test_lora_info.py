@@ -77,11 +77,11 @@ def test_family_from_key_names(tmp_path, names, md, family):
 
 
 @pytest.mark.parametrize("blob,why", [
-    (b"", "too short"),
-    (struct.pack("<Q", 10 ** 12) + b"{}", "bad header length"),
+    (b"", "shorter than 8 bytes"),
+    (struct.pack("<Q", 10 ** 12) + b"{}", "header length is impossible"),
     (struct.pack("<Q", 4) + b"nope", "not JSON"),
     (struct.pack("<Q", 80) + json.dumps({"a": {"dtype": "F16", "shape": [8], "data_offsets": [0, 16]}}
-                                        ).encode().ljust(80) + b"\0" * 8, "outside the file"),
+                                        ).encode().ljust(80) + b"\0" * 8, "truncated"),
 ])
 def test_damaged_files_give_one_line(tmp_path, blob, why):
     p = tmp_path / "bad.safetensors"

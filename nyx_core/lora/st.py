@@ -20,9 +20,9 @@ from typing import Any, Callable, Iterable
 import numpy as np
 
 from nyx_core.errors import NyxError
+from nyx_core.models.safetensors_header import InvalidWeights
+from nyx_core.models.safetensors_header import read_header as parse_header
 
-#: header size sanity bound: real headers are < 10 MB even for Flux checkpoints
-MAX_HEADER = 100 * 1024 * 1024
 
 _NP = {
     "F64": np.float64, "F32": np.float32, "F16": np.float16, "I64": np.int64, "I32": np.int32,
@@ -65,41 +65,22 @@ class Header:
 
 
 def read_header(path: str | os.PathLike[str]) -> Header:
+    """The header with absolute tensor offsets; one parser for the whole project (the model
+    library's, which also proves every tensor lies inside the file)."""
     p = Path(path)
     try:
+        h = parse_header(p)
         size = p.stat().st_size
-        with open(p, "rb") as f:
-            head = f.read(8)
-            if len(head) < 8:
-                raise SafetensorsError(f"{p.name}: too short to be a safetensors file")
-            (n,) = struct.unpack("<Q", head)
-            if n <= 1 or n > MAX_HEADER or 8 + n > size:
-                raise SafetensorsError(f"{p.name}: not a safetensors file (bad header length {n})")
-            raw = f.read(n)
+    except InvalidWeights as exc:
+        raise SafetensorsError(f"{p.name}: {exc}") from None
     except OSError as exc:
         raise SafetensorsError(f"{p.name}: cannot read ({exc.strerror or exc})") from None
-    try:
-        obj = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
-        raise SafetensorsError(f"{p.name}: not a safetensors file (header is not JSON)") from None
-    if not isinstance(obj, dict):
-        raise SafetensorsError(f"{p.name}: not a safetensors file (header is not an object)")
-    meta_raw = obj.pop("__metadata__", None) or {}
-    metadata = {str(k): v if isinstance(v, str) else json.dumps(v) for k, v in meta_raw.items()} \
-        if isinstance(meta_raw, dict) else {}
-    base = 8 + n
-    tensors: dict[str, TensorEntry] = {}
-    for name, info in obj.items():
-        try:
-            dtype = str(info["dtype"])
-            shape = tuple(int(d) for d in info["shape"])
-            s, e = (int(x) for x in info["data_offsets"])
-        except (KeyError, TypeError, ValueError):
-            raise SafetensorsError(f"{p.name}: damaged header entry for tensor {name!r}") from None
-        if s < 0 or e < s or base + e > size:
-            raise SafetensorsError(f"{p.name}: tensor {name!r} lies outside the file (truncated?)")
-        tensors[name] = TensorEntry(name, dtype, shape, base + s, base + e)
-    return Header(p, metadata, tensors, n, size)
+    base = 8 + h.header_len
+    tensors = {}
+    for name, t in h.tensors.items():
+        start, end = (int(x) for x in t["data_offsets"])
+        tensors[name] = TensorEntry(name, str(t["dtype"]), tuple(int(d) for d in t["shape"]), base + start, base + end)
+    return Header(p, dict(h.metadata), tensors, h.header_len, size)
 
 
 def bf16_to_f32(raw: np.ndarray) -> np.ndarray:
