@@ -177,14 +177,7 @@ def _live_panel(jm: JobManager, job_id: str) -> None:
         f"loss **{md.loss_text(state)}**",
         help="speed, ETA and loss (running average) as sd-scripts' progress bar reports them",
     )
-    if job.state.active:
-        _stop_controls(jm, job, state)
-    if job.state.value in ("failed", "lost"):
-        _failure(job)
-    elif job.state.value == "stopped":
-        st.warning(job.status.reason or "stopped")
-    elif job.state.value == "completed":
-        st.success(f"Completed in {md.fmt_duration(job.status.duration_s)}: `{_in_workspace(job.spec.expected_output)}`")
+    _controls_and_outcome(jm, job, state, f": `{_in_workspace(job.spec.expected_output)}`")
 
     smoothing = st.slider("Smoothing", 0.0, 0.99, 0.6, 0.01, key=f"mon_smooth_{job_id}")
     fig = md.loss_figure(state, smoothing)
@@ -208,6 +201,18 @@ def _live_panel(jm: JobManager, job_id: str) -> None:
     _log_tail(job)
 
 
+def _controls_and_outcome(jm: JobManager, job, state: ProgressState, produced: str = "") -> None:
+    """Stop while it runs; afterwards how it ended (training runs name the file they wrote)."""
+    if job.state.active:
+        _stop_controls(jm, job, state)
+    if job.state.value in ("failed", "lost"):
+        _failure(job)
+    elif job.state.value == "stopped":
+        st.warning(job.status.reason or "stopped")
+    elif job.state.value == "completed":
+        st.success(f"Completed in {md.fmt_duration(job.status.duration_s)}{produced}")
+
+
 def _task_panel(jm: JobManager, job, state: ProgressState) -> None:
     """A non-training job (tagging, captioning, download, generation, LoRA tool): its counted
     progress, its result, and the same stop and failure views as a run."""
@@ -219,14 +224,7 @@ def _task_panel(jm: JobManager, job, state: ProgressState) -> None:
                 f"ETA **{md.fmt_duration(task.get('eta_s')) if job.state.active else '–'}**")
     if task.get("message"):
         st.caption(task["message"])
-    if job.state.active:
-        _stop_controls(jm, job, state)
-    if job.state.value in ("failed", "lost"):
-        _failure(job)
-    elif job.state.value == "stopped":
-        st.warning(job.status.reason or "stopped")
-    elif job.state.value == "completed":
-        st.success(f"Completed in {md.fmt_duration(job.status.duration_s)}")
+    _controls_and_outcome(jm, job, state)
     if state.notify and not state.notify.get("ok"):
         st.warning(f"The end-of-run webhook failed: {state.notify.get('message')}")
     if state.result:
