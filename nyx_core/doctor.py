@@ -112,32 +112,25 @@ def precision_problems(precision: str, gpu_ids: str, num_gpus: int,
 @lru_cache(maxsize=1)
 def gpu_facts() -> list[GpuFacts]:
     """The NVIDIA GPUs NVML sees (cached: they do not change while a process runs)."""
-    try:
-        import pynvml  # nvidia-ml-py; lazily, most machines running the tests have no GPU
-        pynvml.nvmlInit()
-    except Exception:  # no driver: the normal case on a CPU machine
-        return []
-    try:
-        driver = pynvml.nvmlSystemGetDriverVersion()
-        driver = driver.decode() if isinstance(driver, bytes) else str(driver)
-        out = []
-        for i in range(pynvml.nvmlDeviceGetCount()):
-            h = pynvml.nvmlDeviceGetHandleByIndex(i)
-            name = pynvml.nvmlDeviceGetName(h)
-            try:
-                cc = tuple(pynvml.nvmlDeviceGetCudaComputeCapability(h))
-            except Exception:
-                cc = None
-            out.append(GpuFacts(i, name.decode() if isinstance(name, bytes) else str(name),
-                                pynvml.nvmlDeviceGetMemoryInfo(h).total // 2**20, driver, cc))  # type: ignore[arg-type]
-        return out
-    except Exception:
-        return []
-    finally:
+    from nyx_core.system import nvml, text
+
+    with nvml() as pynvml:
+        if pynvml is None:
+            return []
         try:
-            pynvml.nvmlShutdown()
+            driver = text(pynvml.nvmlSystemGetDriverVersion())
+            out = []
+            for i in range(pynvml.nvmlDeviceGetCount()):
+                h = pynvml.nvmlDeviceGetHandleByIndex(i)
+                try:
+                    cc = tuple(pynvml.nvmlDeviceGetCudaComputeCapability(h))
+                except Exception:
+                    cc = None
+                out.append(GpuFacts(i, text(pynvml.nvmlDeviceGetName(h)),
+                                    pynvml.nvmlDeviceGetMemoryInfo(h).total // 2**20, driver, cc))  # type: ignore[arg-type]
+            return out
         except Exception:
-            pass
+            return []
 
 
 # The checks ------------------------------------------------------------------------------------
