@@ -69,6 +69,15 @@ def stop_app(proc: subprocess.Popen) -> None:
         pass
 
 
+def pytest_collection_modifyitems(config, items) -> None:  # noqa: ANN001
+    """Browser tests wait on a real browser and a real server sharing two cores with the rest of
+    the suite; a click that times out under that load gets one fresh retry (a new server, tab
+    and workspace). A real defect fails both tries. Unit tests are never retried."""
+    for item in items:
+        if "/e2e/" in str(item.fspath) and not item.get_closest_marker("flaky"):
+            item.add_marker(pytest.mark.flaky(reruns=1, reruns_delay=2))
+
+
 @pytest.fixture
 def app_server(tmp_path: Path) -> Iterator[AppServer]:
     """Starts the app against a fresh workspace; yields its URL and workspace path."""
