@@ -40,21 +40,28 @@ def init_state() -> None:
     ST.setdefault("files_select", [])
 
 
-def flash(level: str, message: str) -> None:
-    ST["files_flash"].append((level, message))
+def flash(level: str, message: str, slot: str = "actions") -> None:
+    """Remember an action's outcome for the next run, to be shown in ``slot``: the part of the
+    page where the user clicked (actions, preview, new_folder, upload, trash)."""
+    ST["files_flash"].append((level, message, slot))
 
 
 _TOAST_ICON = {"error": ":material/error:", "warning": ":material/warning:", "success": ":material/check_circle:",
                "info": ":material/info:"}
 
 
-def show_flash() -> None:
-    for level, message in ST["files_flash"]:
+def show_flash(slot: str | None = None) -> None:
+    """Show the outcomes meant for ``slot`` right there, next to the buttons that caused them
+    (on a long page or a phone the top of the page is out of sight), plus a toast. ``None`` shows
+    whatever no slot on this run took (the page calls it last)."""
+    keep = []
+    for level, message, where in ST["files_flash"]:
+        if slot is not None and where != slot:
+            keep.append((level, message, where))
+            continue
         getattr(st, level)(message)
-        # the message sits at the top of the page; most actions are far below it (on a phone, screens
-        # below), so a toast shows the outcome where the user is looking
         st.toast(message, icon=_TOAST_ICON.get(level))
-    ST["files_flash"] = []
+    ST["files_flash"] = keep
 
 
 def changed() -> None:
@@ -77,18 +84,18 @@ def go(path: str, select: str | None = None) -> None:
     ST["files_open"] |= {"/".join(parts[:i]) for i in range(len(parts) + 1)}
 
 
-def _run(action, success=None, clash_hint: str = "") -> bool:  # noqa: ANN001
+def _run(action, success=None, clash_hint: str = "", slot: str = "actions") -> bool:  # noqa: ANN001
     """Run a file operation; a NyxError becomes a red message instead of a traceback."""
     try:
         result = action()
     except ClashError as exc:
-        flash("warning", f"{exc}{clash_hint}")
+        flash("warning", f"{exc}{clash_hint}", slot)
         return False
     except NyxError as exc:
-        flash("error", str(exc))
+        flash("error", str(exc), slot)
         return False
     if success:
-        flash("success", success(result) if callable(success) else success)
+        flash("success", success(result) if callable(success) else success, slot)
     changed()
     return True
 
@@ -103,7 +110,7 @@ def cb_tree(path: str) -> None:
 
 def cb_mkdir() -> None:
     name = ST.get("files_new_folder", "").strip()
-    if _run(lambda: manager().mkdir(ST["files_cwd"], name), f"Created folder {name}"):
+    if _run(lambda: manager().mkdir(ST["files_cwd"], name), f"Created folder {name}", slot="new_folder"):
         ST["files_new_folder"] = ""
 
 
@@ -142,26 +149,26 @@ def cb_cancel_delete() -> None:
 
 def cb_restore(entry_id: str) -> None:
     ws = get_workspace()
-    _run(lambda: manager().rel(trash.restore(ws, entry_id)), lambda rel: f"Restored {rel}")
+    _run(lambda: manager().rel(trash.restore(ws, entry_id)), lambda rel: f"Restored {rel}", slot="trash")
 
 
 def cb_empty_trash() -> None:
     ST.pop("files_confirm_empty", None)
     _run(lambda: trash.empty_trash(get_workspace()),
-         lambda n: f"Emptied the trash ({n} item(s) deleted for good)")
+         lambda n: f"Emptied the trash ({n} item(s) deleted for good)", slot="trash")
 
 
 def cb_save_text(path: str) -> None:
     text = ST.get(f"files_text:{path}", "")
-    _run(lambda: manager().save_text(path, text), f"Saved {Path(path).name}")
+    _run(lambda: manager().save_text(path, text), f"Saved {Path(path).name}", slot="preview")
 
 
 def cb_add_to_dataset(path: str) -> None:
     target = ST.get("files_dataset_target")
     if not target:
-        flash("warning", "Pick a dataset folder first.")
+        flash("warning", "Pick a dataset folder first.", "preview")
         return
-    _run(lambda: manager().copy([path], target, on_clash="keep_both"), f"Added to {target}")
+    _run(lambda: manager().copy([path], target, on_clash="keep_both"), f"Added to {target}", slot="preview")
 
 
 def cb_open_in_training(path: str) -> None:
@@ -278,6 +285,7 @@ def selection_box(entries: list[FileEntry]) -> list[FileEntry]:
 
 
 def actions(fm: FileManager, selection: list[FileEntry]) -> None:
+    show_flash("actions")
     if not selection:
         return
     if len(selection) == 1:
@@ -330,9 +338,11 @@ def new_folder() -> None:
     c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
     c1.text_input("New folder name", key="files_new_folder")
     c2.button("Create folder", key="files_mkdir", on_click=cb_mkdir)
+    show_flash("new_folder")
 
 
 def uploader(fm: FileManager) -> None:
+    show_flash("upload")
     cwd = ST["files_cwd"]
     files = st.file_uploader(f"Upload files to {display_folder(cwd)}", accept_multiple_files=True,
                              key=f"files_upload_{ST['files_upload_n']}")
@@ -351,11 +361,11 @@ def uploader(fm: FileManager) -> None:
         except ClashError:
             clashes.append(f)
         except NyxError as exc:
-            flash("error", f"{f.name}: {exc}")
+            flash("error", f"{f.name}: {exc}", "upload")
             done.add(f.file_id)
     if saved:
         changed()
-        flash("success", f"Uploaded {saved} file(s) to {display_folder(cwd)}")
+        flash("success", f"Uploaded {saved} file(s) to {display_folder(cwd)}", "upload")
     if not clashes:
         _reset_uploader()
         st.rerun()
@@ -368,9 +378,9 @@ def uploader(fm: FileManager) -> None:
             choice = CLASH_CHOICES[ST.get(f"files_clash:{f.file_id}", "Keep both")]
             try:
                 out = fm.save_upload(cwd, f.name, f, on_clash=choice)
-                flash("success" if out else "info", f"{f.name}: {'saved as ' + out.name if out else 'skipped'}")
+                flash("success" if out else "info", f"{f.name}: {'saved as ' + out.name if out else 'skipped'}", "upload")
             except NyxError as exc:
-                flash("error", f"{f.name}: {exc}")
+                flash("error", f"{f.name}: {exc}", "upload")
             done.add(f.file_id)
         changed()
         _reset_uploader()
@@ -443,6 +453,7 @@ def _text_preview(fm: FileManager, entry: FileEntry) -> None:
 
 
 def trash_section() -> None:
+    show_flash("trash")
     entries = trash.list_trash(get_workspace())
     with st.expander(f"Trash ({len(entries)})", icon=":material/delete:", expanded=bool(ST.get("files_trash_open"))):
         if not entries:

@@ -10,7 +10,6 @@ if st.session_state.pop("files_switch_to_training", False):
 fm = fv.manager()
 
 st.title("Files")
-fv.show_flash()
 
 with st.sidebar:
     fv.folder_tree(fm)
@@ -33,6 +32,7 @@ with browse:
 with side:
     if len(selection) == 1 and not selection[0].is_dir:
         fv.preview(fm, selection[0])
+        fv.show_flash("preview")
         if selection[0].name.endswith(".safetensors"):
             from nyx_ui.lora_view import inspect_link
 
@@ -48,3 +48,4 @@ with right:
     fv.uploader(fm)
 
 fv.trash_section()
+fv.show_flash()  # outcomes whose part of the page is not drawn on this run

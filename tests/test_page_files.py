@@ -114,3 +114,42 @@ def test_open_in_training_switches_page(ws) -> None:
     assert not at.exception
     # The Training page consumes "training_config_path"; here it is enough that it took over.
     assert "Files" not in [t.value for t in at.title]
+
+
+def _main_order(at: AppTest) -> list[str]:
+    """The main area's elements in page order: 'success:<text>' for messages, 'button:<key>'."""
+    out = []
+
+    def walk(node) -> None:  # noqa: ANN001
+        kind = type(node).__name__
+        if kind == "Success":
+            out.append(f"success:{node.value}")
+        elif kind == "Button":
+            out.append(f"button:{node.key}")
+        for child in getattr(node, "children", {}).values():
+            walk(child)
+
+    walk(at.main)
+    return out
+
+
+def test_action_results_sit_next_to_their_action(ws) -> None:
+    """On a long page the top is out of sight: each outcome shows in the part where it was clicked."""
+    at = _page()
+    at.text_input(key="files_new_folder").input("shots")
+    at.button(key="files_mkdir").click().run()
+    order = _main_order(at)
+    made = order.index("success:Created folder shots")
+    assert made > order.index("button:files_mkdir")  # below the Create folder button, not at the top
+    at.multiselect(key="files_select").set_value(["shots"]).run()
+    at.button(key="files_delete").click().run()
+    at.button(key="files_delete_yes").click().run()
+    order = _main_order(at)
+    assert "success:Created folder shots" not in order  # shown once
+    trashed = [i for i, e in enumerate(order) if e.startswith("success:Moved 1 item")]
+    assert trashed and trashed[0] < order.index("button:files_mkdir")  # with the selection's actions
+    restore = [b for b in at.button if (b.key or "").startswith("restore:")]
+    restore[0].click().run()
+    order = _main_order(at)
+    restored = order.index("success:Restored shots")
+    assert restored > order.index("button:files_mkdir")  # in the trash section at the bottom
