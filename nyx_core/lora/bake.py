@@ -22,7 +22,7 @@ import numpy as np
 from nyx_core.errors import NyxError
 from nyx_core.lora import st
 from nyx_core.lora.info import detect_family, detect_kind
-from nyx_core.lora.resize import lora_pairs
+from nyx_core.lora.resize import read_factors
 
 FLOAT = {"F16", "BF16", "F32", "F64"}
 
@@ -136,12 +136,10 @@ def bake(checkpoint: str | os.PathLike[str], loras: list[tuple[str, float]], des
         if lf != family and not {lf, family} <= {"SD1.5", "SD2"}:
             raise BakeError(f"{Path(path).name} is a {lf} LoRA; the checkpoint is {family}")
         with open(h.path, "rb") as f:
-            for mod, (dk, uk) in lora_pairs(h.tensors).items():
-                down = st.read_tensor(h, dk, f).astype(np.float32)
-                up = st.read_tensor(h, uk, f).astype(np.float32)
+            for mod, _, _, down, up, alpha in read_factors(h, f):
+                down, up = down.astype(np.float32), up.astype(np.float32)
                 r = down.shape[0]
-                ak = f"{mod}.alpha"
-                alpha = float(st.read_tensor(h, ak, f).reshape(-1)[0]) if ak in h.tensors else float(r)
+                alpha = float(r) if alpha is None else alpha
                 deltas.setdefault(mod, []).append((up.reshape(up.shape[0], r) * (strength * alpha / r),
                                                    down.reshape(r, -1)))
     targets: dict[str, str] = {}

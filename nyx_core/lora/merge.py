@@ -21,7 +21,7 @@ import numpy as np
 from nyx_core.errors import NyxError
 from nyx_core.lora import st
 from nyx_core.lora.info import detect_family, detect_kind
-from nyx_core.lora.resize import factor_svd, lora_pairs, single_threaded_blas
+from nyx_core.lora.resize import factor_svd, read_factors, single_threaded_blas
 
 CLAMP_QUANTILE = 0.99
 MERGEABLE = {"LoRA", "LoCon"}
@@ -87,12 +87,10 @@ def merge_files(inputs: list[MergeInput], dest: str | os.PathLike[str], *, rank:
     parts: dict[str, list[tuple[np.ndarray, np.ndarray, tuple[int, ...]]]] = {}
     for inp, h in zip(inputs, headers):
         with open(h.path, "rb") as f:
-            for mod, (dk, uk) in lora_pairs(h.tensors).items():
-                down = st.read_tensor(h, dk, f).astype(np.float64)
-                up = st.read_tensor(h, uk, f).astype(np.float64)
+            for mod, _, _, down, up, alpha in read_factors(h, f):
+                down, up = down.astype(np.float64), up.astype(np.float64)
                 r = down.shape[0]
-                ak = f"{mod}.alpha"
-                alpha = float(st.read_tensor(h, ak, f).reshape(-1)[0]) if ak in h.tensors else float(r)
+                alpha = float(r) if alpha is None else alpha
                 prev = parts.get(mod)
                 if prev and prev[0][2][1:] != down.shape[1:]:
                     raise MergeError(f"{mod}: shapes differ between the files ({prev[0][2]} vs {down.shape})")

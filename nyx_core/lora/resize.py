@@ -198,6 +198,17 @@ def lora_pairs(names) -> dict[str, tuple[str, str]]:
     return pairs
 
 
+def read_factors(header, f, pairs: dict[str, tuple[str, str]] | None = None):  # noqa: ANN001, ANN201
+    """(module, down key, up key, down, up, alpha) for every down/up pair, in module order, read from
+    the open file ``f``; alpha is None when the file stores none (sd-scripts then uses the rank).
+    Resize, merge and bake all walk a LoRA this way."""
+    pairs = lora_pairs(header.tensors) if pairs is None else pairs
+    for mod, (dk, uk) in sorted(pairs.items()):
+        ak = f"{mod}.alpha"
+        alpha = float(st.read_tensor(header, ak, f).reshape(-1)[0]) if ak in header.tensors else None
+        yield mod, dk, uk, st.read_tensor(header, dk, f), st.read_tensor(header, uk, f), alpha
+
+
 def resize_file(src: str | os.PathLike[str], dest: str | os.PathLike[str], opts: ResizeOptions,
                 progress: Callable[[int, int, str], None] | None = None) -> ResizeResult:
     opts.check()
@@ -217,11 +228,8 @@ def resize_file(src: str | os.PathLike[str], dest: str | os.PathLike[str], opts:
     old_max = 0
     last_alpha = None
     with open(header.path, "rb") as f, single_threaded_blas():
-        for i, (mod, (dk, uk)) in enumerate(sorted(pairs.items())):
-            down = st.read_tensor(header, dk, f)
-            up = st.read_tensor(header, uk, f)
+        for i, (mod, dk, uk, down, up, alpha) in enumerate(read_factors(header, f, pairs)):
             ak = f"{mod}.alpha"
-            alpha = float(st.read_tensor(header, ak, f).reshape(-1)[0]) if ak in header.tensors else None
             limit = conv_limit if down.ndim == 4 else opts.rank
             nd, nu, na, conv, old, k, fro, ssum = resize_module(down, up, alpha, limit, opts.dynamic, opts.param)
             arrays[dk], arrays[uk], arrays[ak] = nd, nu, np.array(na)
