@@ -201,7 +201,7 @@ def test_a_new_manager_finds_and_follows_a_running_job(jm, ws):
 
 
 def test_queue_order_reorder_remove(jm, ws):
-    a = jm.submit(synth_spec(ws, "a", steps=8, step_time=0.1), "a")
+    a = jm.submit(synth_spec(ws, "a", steps=40, step_time=0.1), "a")  # long enough to outlast the queue edits on a busy machine
     b = jm.submit(synth_spec(ws, "b", steps=2), "b")
     c = jm.submit(synth_spec(ws, "c", steps=2), "c")
     d = jm.submit(synth_spec(ws, "d", steps=2), "d")
@@ -365,7 +365,7 @@ def test_one_active_run_per_gpu_set(jm, ws):
     assert gpu_sets_conflict("all", "1") and gpu_sets_conflict("0,1", "1") and not gpu_sets_conflict("0", "1")
     specs = {}
     for name, gpus in (("g0", "0"), ("g1", "1"), ("g0b", "0")):
-        spec = synth_spec(ws, name, steps=20, step_time=0.1)
+        spec = synth_spec(ws, name, steps=30, step_time=0.1)
         spec.gpu_set = gpus
         specs[name] = jm.submit(spec, name)
     assert jm.get(specs["g0"].id).state.active and jm.get(specs["g1"].id).state.active

@@ -91,7 +91,8 @@ def test_task_job_reports_progress_and_result_through_the_runner(ws, tmp_path):
 
 def test_a_no_gpu_job_starts_beside_a_gpu_job(ws, tmp_path):
     jm = JobManager(ws, Settings())
-    slow = jm.submit(_task_spec(tmp_path, 40, 0.1, gpu_set="all", kind="generate"), "gpu work")
+    # the GPU job runs until stopped, so a slow CI machine cannot let it finish before the check
+    slow = jm.submit(_task_spec(tmp_path, 100_000, 0.1, gpu_set="all", kind="generate"), "gpu work")
     quick = jm.submit(_task_spec(tmp_path, 2, 0.01), "download")
     assert jm.get(quick.id).state != JobState.QUEUED
     assert jm.wait(quick.id, 60).state == JobState.COMPLETED
