@@ -1,11 +1,13 @@
-"""Pay the server's heavy imports once, in the background, right after the first page is shown.
+"""Pay the server's heavy imports and first scans once, in the background, right after the first page.
 
 Python caches a module after its first import, so pandas, plotly and the grid component cost
 their ~1–2 s only once per server process; but without this, that once lands on whichever page
-the user opens second. Started from app.py after the gate, so Home draws at once and the other
-views are ready by the time the user clicks. Only view modules and their libraries are imported:
-never torch, onnxruntime or transformers (those live in job processes), and never a custom
-component (see ``COMPONENTS``).
+the user opens second. Started from app.py *after* the first page's script has run (so it never
+competes with that page for the CPU), it imports the other views and then reads what pages
+read first on a large workspace (every dataset's layout, the job list, past runs' speeds) into
+nyx_core's modification-time caches, so a first visit to those pages is served from memory.
+Only view modules and their libraries are imported: never torch, onnxruntime or transformers
+(those live in job processes), and never a custom component (see ``COMPONENTS``).
 """
 from __future__ import annotations
 
@@ -44,4 +46,23 @@ def _run() -> None:
         try:
             importlib.import_module(name)
         except Exception:  # noqa: BLE001 - a missing optional view must not matter here
+            pass
+    prefill_scans()
+
+
+def prefill_scans() -> None:
+    """Read into the stamp caches what the pages read first: the same calls, so the same keys.
+    Reads only; a workspace that cannot be opened is simply left for the pages to report."""
+    from nyx_core.datasets.layout import list_datasets
+    from nyx_core.jobs.store import JobStore
+    from nyx_core.steps import speeds_from_jobs
+    from nyx_core.workspace import Workspace
+
+    ws = Workspace.peek()  # the pages' workspace (Workspace.open() without a root); creates nothing
+    if not ws.exists:
+        return
+    for read in (lambda: list_datasets(ws), lambda: JobStore(ws.jobs).list(), lambda: speeds_from_jobs(ws.jobs)):
+        try:
+            read()
+        except Exception:  # noqa: BLE001 - warming is best effort; the page shows the real error
             pass

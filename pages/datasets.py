@@ -5,10 +5,10 @@ the user is looking at (dataset, open image, pending preview, last reports).
 """
 from __future__ import annotations
 
+import time
 import zlib
 from pathlib import Path
 
-import pandas as pd
 import streamlit as st
 
 from nyx_core.datasets import caption_ops, manager
@@ -40,11 +40,11 @@ from nyx_ui import captioning_view
 from nyx_ui import dataset_view as view
 from nyx_ui.context import get_workspace
 from nyx_ui.progress import counted
+from nyx_ui.tables import frame
 
 ss = st.session_state
-ws = get_workspace()
-
 st.title("Datasets")
+ws = get_workspace()
 st.caption("Kohya layout: each dataset holds `<repeats>_<concept>` folders of images with same-name caption files.")
 view.show_flash()
 
@@ -97,7 +97,7 @@ st.caption(f"{human_size(summary.size_bytes)} on disk")
 
 with st.expander("Concepts and settings"):
     if summary.concepts:
-        st.dataframe(pd.DataFrame([vars(c) for c in summary.concepts]), hide_index=True, width="stretch")
+        st.dataframe(frame([vars(c) for c in summary.concepts]), hide_index=True, width="stretch")
     concept_names = [c.name for c in layout.concepts]
     a, b = st.columns(2)
     with a.form("ds_concept_form"):
@@ -477,8 +477,7 @@ if undo_clicked:
 view.show_note("tags")
 if history:
     with st.expander(f"Undo history ({len(history)} operation(s), newest first)"):
-        st.dataframe(pd.DataFrame([{"operation": h.op, "when": pd.Timestamp(h.at, unit="s", tz="UTC")
-                                    .tz_convert(None).strftime("%Y-%m-%d %H:%M:%S") + " UTC", "captions": h.count}
+        st.dataframe(frame([{"operation": h.op, "when": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(h.at)) + " UTC", "captions": h.count}
                                    for h in history]), hide_index=True, width="stretch")
 
 # -- 5. health -------------------------------------------------------------------------------------
@@ -557,7 +556,7 @@ with st.expander("Image tools (originals go to the trash)", expanded="ds_tool_pl
             st.markdown(f"**{n} image(s) will be {verb}**; the originals go to the trash. "
                         f"{len(rep.skipped)} left as they are.")
             if rep.changed:
-                st.dataframe(pd.DataFrame(rep.changed, columns=["image", "change"]), hide_index=True,
+                st.dataframe(frame(rep.changed, columns=["image", "change"]), hide_index=True,
                              width="stretch", height=min(300, 38 + 35 * n))
             c1, c2 = st.columns(2)
             go = c1.button(f"Yes, change {n} image(s)", key="ds_tool_go", type="primary", disabled=n == 0)
