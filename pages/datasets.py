@@ -35,7 +35,7 @@ from nyx_core.buckets import assign as assign_bucket
 from nyx_core.steps import read_image_size
 from nyx_core.names import shown as esc
 from nyx_core.names import unshown
-from nyx_core.thumbnails import all_thumbnails_cached, make_thumbnails, thumbnail
+from nyx_core.thumbnails import make_thumbnails, missing_thumbnails, thumbnail
 from nyx_ui import captioning_view
 from nyx_ui import dataset_view as view
 from nyx_ui.context import get_workspace
@@ -319,15 +319,23 @@ tile_spec = BucketSpec.square(int(ss.get("ds_h_res", 512)), min_reso=int(ss.get(
                               max_reso=int(ss.get("ds_h_max", max(1024, int(ss.get("ds_h_res", 512))))),
                               reso_steps=int(ss.get("ds_h_steps", 64)), no_upscale=bool(ss.get("ds_h_noup", False)))
 page_images = shown[(page_no - 1) * PAGE_SIZE:page_no * PAGE_SIZE]
-if not all_thumbnails_cached(ws, page_images, 256, square=True):  # a dataset's first view: say so at once
-    bar = st.progress(0.0, text="Making previews…")
-    make_thumbnails(ws, page_images, 256, square=True, progress=counted(bar, "Making previews…"))
-    bar.empty()
+# A dataset's first view: its previews are not made yet. The tiles (names, sizes, captions) and
+# the rest of the page are drawn at once, with a counted bar here; fill_previews() at the end of
+# the page then makes each missing preview and puts it into its tile.
+to_make = set(missing_thumbnails(ws, page_images, 256, square=True))
+preview_bar = st.progress(0.0, text=f"Making previews… 0/{len(to_make)}") if to_make else None
+pending_previews: list[tuple[Path, object]] = []  # (image, its tile's empty slot)
 for img in page_images:
     # fixed-size tiles and square thumbnails: a row of tiles lines up whatever the images' shapes
     with grid.container(width=172, height=352, key=f"ds_tile_{zlib.crc32(rel(img).encode())}"):
+        slot = None
         try:
-            st.image(str(thumbnail(ws, img, 256, square=True)), width="stretch")
+            if img in to_make:
+                slot = st.empty()
+                slot.caption("Making preview…")
+                pending_previews.append((img, slot))
+            else:
+                st.image(str(thumbnail(ws, img, 256, square=True)), width="stretch")
             w, h = read_image_size(img)
             try:
                 bw, bh = assign_bucket(tile_spec, (w, h))[0]
@@ -335,6 +343,9 @@ for img in page_images:
             except NyxError:
                 size_text = f"{w}×{h} (no bucket)"
         except NyxError:
+            if slot is not None:  # no preview to wait for
+                slot.empty()
+                pending_previews = [(i, s) for i, s in pending_previews if i != img]
             st.warning("unreadable")
             size_text = ""
         text = trained.get(img)
@@ -497,7 +508,7 @@ if st.button("Run health check", key="ds_health_run"):
         ss["ds_health"] = (pick, check_dataset(
             ws, pick, resolution=int(res), batch_size=int(batch), bucket_no_upscale=no_up,
             min_bucket_reso=int(min_b), max_bucket_reso=int(max_b), bucket_reso_steps=int(steps),
-            progress=lambda i, n: bar.progress(i / max(n, 1), text=f"Checking images… {i}/{n}")))
+            progress=counted(bar, "Checking images…")))
     except NyxError as exc:
         st.error(str(exc))
     bar.empty()
@@ -580,3 +591,26 @@ with st.expander("Image tools (originals go to the trash)", expanded="ds_tool_pl
                               f"{len(r.changed)} image(s); {len(r.skipped)} skipped. Originals are in the trash.")
                     st.rerun()
     view.show_note("tools")
+
+
+# -- last: the gallery's missing previews, each into its tile as it is made -------------------------
+def fill_previews() -> None:
+    if preview_bar is None:
+        return
+    slots = dict(pending_previews)
+
+    def put(image: Path, made: Path | None) -> None:
+        slot = slots.get(image)
+        if slot is None:
+            return
+        if made is None:
+            slot.warning("unreadable")
+        else:
+            slot.image(str(made), width="stretch")
+
+    make_thumbnails(ws, list(slots), 256, square=True, each=put,
+                    progress=counted(preview_bar, "Making previews…"))
+    preview_bar.empty()
+
+
+fill_previews()

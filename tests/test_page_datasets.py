@@ -257,3 +257,27 @@ def test_rename_move_and_delete_one_image_carry_its_caption(ws):
     assert any("Moved img0.png and 1 file(s) with it to the trash" in s.value for s in at.success)
     tiles = " ".join(c.value for c in at.caption)
     assert "66×64 → bucket" in tiles  # size and bucket under each image
+
+
+def test_a_first_view_draws_every_tile_then_fills_in_its_preview(ws):
+    # a dataset's first view: the previews are not made yet; the tiles and the rest of the page come
+    # first (names, sizes, captions), and the previews are made last, each into its own tile
+    import ast
+
+    from nyx_core.thumbnails import missing_thumbnails
+
+    f = _dataset(ws, n=4)
+    (f / "img3.png").write_bytes(b"not an image")
+    images = sorted(p for p in f.iterdir() if p.suffix == ".png")
+    assert len(missing_thumbnails(ws, images, 256, square=True)) == 4
+    at = _page().run()
+    assert not at.exception
+    assert {b.label for b in at.button if b.key and b.key.startswith("ds_open_")} == {
+        "img0.png", "img1.png", "img2.png", "img3.png"}
+    assert missing_thumbnails(ws, images, 256, square=True) == [images[3]]  # made, except the bad one
+    assert len(at.get("image")) == 3  # each readable image's preview is in its tile
+    assert any(w.value == "unreadable" for w in at.warning)
+    assert not any("Making preview" in c.value for c in at.caption)
+    # made after everything else is drawn: the page's last statement
+    tree = ast.parse((REPO_ROOT / "pages" / "datasets.py").read_text())
+    assert ast.unparse(tree.body[-1]) == "fill_previews()"
