@@ -32,7 +32,8 @@ else:
     sign_out_control()
     page = st.navigation(PAGES)
     try:
-        page.run()
+        with warmup.page_running():  # the warm-up below steps aside while any page runs
+            page.run()
     finally:
         # once per server, after this page's script (never competing with it for the CPU): the
         # other pages' imports and the workspace's first scans load while this page is read

@@ -14,14 +14,43 @@ from __future__ import annotations
 import importlib
 import pkgutil
 import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 LIBRARIES = ("pandas", "plotly.graph_objects", "plotly.express", "PIL.Image")
 #: Streamlit custom components register with the runtime only when first imported on a script
 #: thread (declare_component skips registration without a script context), so a component
 #: imported here would show "Component not found" for the rest of the server's life.
 COMPONENTS = ("st_aggrid",)
+#: the warm-up steps aside while a page script runs, but never waits longer than this per step
+MAX_WAIT_S = 30.0
 _lock = threading.Lock()
 _started = False
+_pages_running = 0
+_quiet = threading.Condition(_lock)
+
+
+@contextmanager
+def page_running() -> Iterator[None]:
+    """Wrap a page's script run: the warm-up waits (between two imports or scans) while any page
+    runs, so a user's page never shares the CPU with it. One import already under way finishes."""
+    global _pages_running
+    with _lock:
+        _pages_running += 1
+    try:
+        yield
+    finally:
+        with _lock:
+            _pages_running -= 1
+            _quiet.notify_all()
+
+
+def _wait_for_quiet(max_wait_s: float = MAX_WAIT_S) -> None:
+    deadline = time.monotonic() + max_wait_s
+    with _lock:
+        while _pages_running > 0 and (left := deadline - time.monotonic()) > 0:
+            _quiet.wait(left)
 
 
 def view_modules() -> list[str]:
@@ -43,6 +72,7 @@ def start() -> bool:
 
 def _run() -> None:
     for name in (*LIBRARIES, *view_modules()):
+        _wait_for_quiet()
         try:
             importlib.import_module(name)
         except Exception:  # noqa: BLE001 - a missing optional view must not matter here
@@ -62,6 +92,7 @@ def prefill_scans() -> None:
     if not ws.exists:
         return
     for read in (lambda: list_datasets(ws), lambda: JobStore(ws.jobs).list(), lambda: speeds_from_jobs(ws.jobs)):
+        _wait_for_quiet()
         try:
             read()
         except Exception:  # noqa: BLE001 - warming is best effort; the page shows the real error

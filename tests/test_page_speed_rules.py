@@ -2,6 +2,8 @@
 
 - A page's first call is ``st.title``: nothing reads the workspace, scans a dataset or lists jobs
   before the title is sent (only session-state bookkeeping and a redirect may come first).
+- Streamlit's per-run extras are off (.streamlit/config.toml): no full garbage collection after every
+  run, no "magic" rewrite of each page (no page draws a bare value on its own line).
 - Importing a page's top-level imports, or any view module in nyx_ui, loads none of the heavy view
   libraries: they are imported where a table, chart or grid is drawn, below the title.
 """
@@ -95,3 +97,29 @@ def test_no_page_or_view_module_imports_a_heavy_library_at_top_level():
     assert r.returncode == 0, r.stderr[-2000:]
     blame = json.loads(r.stdout.strip().splitlines()[-1])
     assert blame == {}, f"imported at top level (library: first module that pulled it in): {blame}"
+
+
+def _magic_lines(path: Path) -> list[str]:
+    """Statements Streamlit's magic would draw: a bare non-call value (docstrings aside)."""
+    out = []
+    for parent in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        body = getattr(parent, "body", None)
+        for i, n in enumerate(body if isinstance(body, list) else []):
+            if not isinstance(n, ast.Expr) or isinstance(n.value, (ast.Call, ast.Await, ast.Yield, ast.YieldFrom)):
+                continue
+            docstring = i == 0 and isinstance(n.value, ast.Constant) and isinstance(n.value.value, str) \
+                and isinstance(parent, (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef))
+            if not docstring:
+                out.append(f"{path.name}:{n.lineno}: {ast.unparse(n)[:60]}")
+    return out
+
+
+def test_streamlit_runs_pages_without_gc_or_magic_and_no_page_needs_magic(tmp_path):
+    import tomllib
+
+    runner = tomllib.loads((REPO / ".streamlit" / "config.toml").read_text())["runner"]
+    assert runner["postScriptGC"] is False and runner["magicEnabled"] is False
+    assert [m for p in [REPO / "app.py", *PAGES] for m in _magic_lines(p)] == []
+    demo = tmp_path / "demo.py"
+    demo.write_text('"""doc"""\nimport streamlit as st\nx = 1\nx\nst.write(x)\nif x:\n    "shown by magic"\n')
+    assert _magic_lines(demo) == ["demo.py:4: x", "demo.py:7: 'shown by magic'"]

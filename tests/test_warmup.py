@@ -67,3 +67,18 @@ def test_warmup_creates_no_workspace(tmp_path):
     r = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=180, env=env)
     assert r.returncode == 0, r.stderr
     assert not (tmp_path / "none").exists()
+
+
+def test_warmup_waits_while_a_page_runs_and_goes_on_when_it_ends():
+    import threading
+
+    from nyx_ui import warmup
+
+    done = threading.Event()
+    with warmup.page_running():
+        waiter = threading.Thread(target=lambda: (warmup._wait_for_quiet(max_wait_s=600), done.set()), daemon=True)
+        waiter.start()
+        waiter.join(0.3)
+        assert not done.is_set()  # cannot be set: it may only go on once no page is running
+    waiter.join(60)
+    assert done.is_set()
