@@ -300,7 +300,7 @@ if selected and selected in shown_rel:
         if save or drop or prev_ or next_ or close:
             st.rerun()
 
-PAGE_SIZE = 48
+PAGE_SIZE = 24  # tiles a gallery page: the browser draws 24 in about 70 % of the time of 48
 pages = max(1, -(-len(shown) // PAGE_SIZE))
 if ss.get("ds_page", 1) > pages:  # a narrower filter: stay on a page that exists
     ss["ds_page"] = pages
