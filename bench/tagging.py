@@ -1,6 +1,6 @@
 """WD14 tagging throughput: Nyx's pipeline vs a plain one-image-at-a-time loop.
 
-    python bench/tagging.py [--images 200] [--batch 8] [--heavy 2] [--rounds 3]
+    python bench/tagging.py [--images 200] [--batch 8] [--heavy 2] [--rounds 3] [--baseline-nyx-preprocess]
 
 Both sides tag the same files on disk with the same ONNX model (a tiny tagger with the real
 signature, 448 px input, built here with onnx's helper API; ``--heavy`` adds 3x3 convolutions so
@@ -42,7 +42,7 @@ from PIL import Image, ImageDraw, ImageFilter  # noqa: E402
 from nyx_core.tagging.engine import Tagger  # noqa: E402
 from nyx_core.tagging.options import TagOptions  # noqa: E402
 from nyx_core.tagging.output import apply_caption  # noqa: E402
-from nyx_core.tagging.preprocess import to_rgb  # noqa: E402
+from nyx_core.tagging.preprocess import preprocess, to_rgb  # noqa: E402
 from nyx_core.tagging.select import prepare, select  # noqa: E402
 from nyx_core.tagging.wd14 import tag_images  # noqa: E402
 from tests.tagging_fixtures import build_model  # noqa: E402
@@ -96,7 +96,8 @@ def plain_preprocess(image: Image.Image, side: int) -> np.ndarray:
     return arr.astype(np.float32)
 
 
-def baseline(session, side: int, images: list[Path], opts: TagOptions, prep, stages: dict) -> float:  # noqa: ANN001
+def baseline(session, side: int, images: list[Path], opts: TagOptions, prep, stages: dict,  # noqa: ANN001
+             pre=plain_preprocess) -> float:  # noqa: ANN001
     input_name = session.get_inputs()[0].name
     clock = time.perf_counter
     t0 = clock()
@@ -105,7 +106,7 @@ def baseline(session, side: int, images: list[Path], opts: TagOptions, prep, sta
         image = Image.open(path)
         image.load()
         b = clock()
-        arr = plain_preprocess(image, side)
+        arr = pre(image, side)
         c = clock()
         probs = session.run(None, {input_name: arr[None]})[0][0]
         d = clock()
@@ -145,6 +146,9 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3,
                     help="baseline and Nyx alternate this many times; the ratio is the median of the rounds' "
                          "ratios (a shared machine's load changes from minute to minute)")
+    ap.add_argument("--baseline-nyx-preprocess", action="store_true",
+                    help="give the baseline Nyx's pre-processing (same bytes, less work), to see what the "
+                         "pipeline alone gains")
     a = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -165,7 +169,8 @@ def main() -> None:
         load = [os.getloadavg()[0]]
         for _ in range(a.rounds):
             c0 = time.process_time()
-            tb = baseline(session, tagger.side, images, opts, prep, stages)
+            tb = baseline(session, tagger.side, images, opts, prep, stages,
+                          pre=preprocess if a.baseline_nyx_preprocess else plain_preprocess)
             c1 = time.process_time()
             want = captions(images)
             c2 = time.process_time()
@@ -180,7 +185,8 @@ def main() -> None:
         print(f"cpu cores: {os.cpu_count()}, Nyx: {tagger.cpu_workers} worker(s), batch {a.batch}; "
               f"images: {n} ({sum(p.suffix == '.jpg' for p in images)} JPEG, {sum(p.suffix == '.png' for p in images)} PNG; "
               f"{', '.join(sizes)}; {sum(p.stat().st_size for p in images) / n / 1024:.0f} KB average); "
-              f"model: 448 px, {a.heavy} conv layer(s); load average (1 min) {min(load):.1f}..{max(load):.1f}")
+              f"model: 448 px, {a.heavy} conv layer(s); baseline pre-processing: "
+              f"{'Nyx' if a.baseline_nyx_preprocess else 'plain'}; load average (1 min) {min(load):.1f}..{max(load):.1f}")
         per = {k: v / (n * len(rounds)) * 1000 for k, v in stages.items()}
         print("baseline per image (wall): " + ", ".join(f"{k} {v:.1f} ms" for k, v in per.items()))
         print(f"CPU time per image (all threads): baseline {cpu[0] / (n * len(rounds)) * 1000:.1f} ms, "
