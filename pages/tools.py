@@ -146,8 +146,8 @@ with tab_merge:
 with tab_bake:
     checkpoints = [f for f in files if f.startswith("models/")]
     with st.form("tools_bake_form"):
-        st.caption("Adds the LoRA to an SD1.5/SDXL checkpoint at a strength and writes a new checkpoint. "
-                   "Streams one tensor at a time.")
+        st.caption("Adds the LoRA to an SD1.5/SD2/SDXL checkpoint at a strength and writes a new checkpoint "
+                   "(U-Net and text encoders, SDXL's second one too). Streams one tensor at a time.")
         ckpt = st.selectbox("Checkpoint", checkpoints, index=None, key="tools_bk_ckpt",
                             placeholder="a .safetensors checkpoint under models/")
         strength = st.number_input("Strength", -4.0, 4.0, 1.0, step=0.05, key="tools_bk_strength")
@@ -155,12 +155,20 @@ with tab_bake:
         bgo = st.form_submit_button("Bake", icon=":material/layers:")
     if bgo:
         try:
+            from nyx_core.lora.bake import plan_bake
             from nyx_core.lora.jobs import bake_recipe, submit_tool
 
             if not ckpt:
                 raise NyxError("pick a checkpoint")
-            recipe = bake_recipe(ws.resolve(ckpt, must_exist=True), [(path, float(strength))], _dest(bout))
+            ckpt_path = ws.resolve(ckpt, must_exist=True)
+            recipe = bake_recipe(ckpt_path, [(path, float(strength))], _dest(bout))
+            # headers only: refuses a wrong family or shape here, and says what will be left out
+            plan = plan_bake(ckpt_path, [(str(path), float(strength))])
             lv.job_submitted(submit_tool(_jobs(), recipe, f"bake {path.stem}"))
+            st.info(f"Bakes {plan.modules_baked} LoRA modules ({plan.parts()}) into {len(plan.targets)} layers "
+                    f"of this {plan.family} checkpoint.")
+            if plan.not_found:
+                st.warning(plan.not_found_line())
         except NyxError as exc:
             st.error(str(exc))
 

@@ -214,8 +214,16 @@ def _bake(args) -> int:
     if args.json:
         print_json(res)
     else:
-        extra = f" ({res['not_found_count']} LoRA modules had no matching layer)" if res["not_found_count"] else ""
-        print(f"{ws.relative(dest)}: {res['modules_baked']} layers changed{extra}, {res['seconds']:.1f} s")
+        parts = ", ".join(f"{p} {n}" for p, n in sorted(res["baked_by_part"].items()))
+        print(f"{ws.relative(dest)}: {res['modules_baked']} LoRA modules baked ({parts}) into "
+              f"{res['layers_changed']} layers, {res['seconds']:.1f} s")
+        if res["not_found_count"]:
+            more = res["not_found_count"] - len(res["modules_not_found"])
+            print(f"{res['not_found_count']} LoRA module(s) match no layer of this checkpoint and were left out:")
+            for name in res["modules_not_found"]:
+                print(f"  {name}")
+            if more:
+                print(f"  … and {more} more")
     return 0
 
 
