@@ -15,7 +15,7 @@ from PIL import Image
 from nyx_core.errors import NyxError
 from nyx_core.jobs import JobManager, JobState
 from nyx_core.lora.tryit import TryRequest, gen_argv, plan, submit_try
-from nyx_core.lora.tryit_dit import generations, script_argv
+from nyx_core.lora.tryit_dit import PROMPT_MARK, generations, script_argv
 from nyx_core.settings import Settings
 from tests.lora_fixtures import make_dit_checkpoint, make_dit_lora, write
 
@@ -233,6 +233,8 @@ def test_the_facts_are_those_of_the_pinned_scripts():
     assert flux["interactive_options"] == ["c", "d", "g", "h", "m", "n", "s", "w"]
     sd3 = FACTS["scripts"]["sd3_minimal_inference.py"]
     assert {"--clip_g", "--fp16", "--bf16"} <= set(sd3["arguments"]) and "g" not in sd3["interactive_options"]
+    # the driver waits for this line before each prompt: a script printing anything else would hang it
+    assert flux["interactive_prompt"] == sd3["interactive_prompt"] == PROMPT_MARK
 
 
 @pytest.mark.skipif(not os.environ.get("NYX_SD_SCRIPTS_CHECKOUT"),

@@ -7,7 +7,8 @@ Run against an sd-scripts checkout at the pinned commit:
 It reads each script's source with ``ast`` (nothing is imported or run) and keeps, per
 ``add_argument`` call, the option string, ``dest``, ``type``, ``nargs``, ``action``, ``choices`` and
 ``required``; and for the minimal inference scripts the per-prompt options of ``--interactive``
-(the letters its option loop tests with ``opt.startswith``). Only these facts are kept, no code.
+(the letters its option loop tests with ``opt.startswith``) and the start of the line it prints
+when it waits for a prompt. Only these facts are kept, no code.
 ``tests/test_lora_tryit_dit.py`` checks every argument Nyx passes against them and, with
 ``NYX_SD_SCRIPTS_CHECKOUT`` set, re-records them from that checkout and compares.
 """
@@ -33,6 +34,7 @@ def script_facts(source: str) -> dict:
     tree = ast.parse(source)
     args: dict[str, dict] = {}
     interactive: set[str] = set()
+    prompt: dict[str, str] = {}
     for node in ast.walk(tree):
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "add_argument":
             flags = [_const(a) for a in node.args if isinstance(a, ast.Constant)]
@@ -55,10 +57,14 @@ def script_facts(source: str) -> dict:
                 and isinstance(node.func.value, ast.Name) and node.func.value.id == "opt"
                 and node.args and isinstance(node.args[0], ast.Constant)):
             interactive.add(node.args[0].value)
+        # what the --interactive loop prints each time it waits for a line (Nyx waits for it)
+        if (isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value.startswith("Enter prompt")
+                and "interactive_prompt" not in prompt):
+            prompt["interactive_prompt"] = node.value.split(".")[0]  # its first sentence
     facts: dict = {"arguments": dict(sorted(args.items()))}
     if interactive:
         facts["interactive_options"] = sorted(interactive)
-    return facts
+    return facts | prompt
 
 
 def main(checkout: str) -> int:
