@@ -302,7 +302,7 @@ def replay(outs: Outputs, log: Path, speed: float = 1.0) -> int:
 
 def make_fake_sd_scripts(folder: Path) -> Path:
     """A folder that looks like an sd-scripts checkout to Nyx, whose training scripts run this
-    stand-in (use with ``Settings(launcher="python", sd_scripts_python=sys.executable)``)."""
+    stand-in (and whose inference scripts run ``nyx_dev.standin_infer``) (use with ``Settings(launcher="python", sd_scripts_python=sys.executable)``)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     repo = Path(__file__).resolve().parents[1]
@@ -315,6 +315,14 @@ def make_fake_sd_scripts(folder: Path) -> Path:
     )
     for script in ("train_network.py", "sdxl_train_network.py", "flux_train_network.py", "sd3_train_network.py"):
         (folder / script).write_text(body, encoding="utf-8")
+    # the inference scripts the LoRA try-it job runs (nyx_dev/standin_infer.py)
+    for script, kind in (("gen_img.py", "gen_img"), ("flux_minimal_inference.py", "flux"),
+                         ("sd3_minimal_inference.py", "sd3")):
+        (folder / script).write_text(
+            "# Nyx test stand-in for sd-scripts' inference scripts.\n"
+            f"import sys\nsys.path.insert(0, {str(repo)!r})\n"
+            "from nyx_dev.standin_infer import main\n"
+            f"sys.exit(main([{kind!r}] + sys.argv[1:]))\n", encoding="utf-8")
     return folder
 
 

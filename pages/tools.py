@@ -146,8 +146,8 @@ with tab_merge:
 with tab_bake:
     checkpoints = [f for f in files if f.startswith("models/")]
     with st.form("tools_bake_form"):
-        st.caption("Adds the LoRA to an SD1.5/SDXL checkpoint at a strength and writes a new checkpoint. "
-                   "Streams one tensor at a time.")
+        st.caption("Adds the LoRA to an SD1.5/SD2/SDXL checkpoint at a strength and writes a new checkpoint "
+                   "(U-Net and text encoders, SDXL's second one too). Streams one tensor at a time.")
         ckpt = st.selectbox("Checkpoint", checkpoints, index=None, key="tools_bk_ckpt",
                             placeholder="a .safetensors checkpoint under models/")
         strength = st.number_input("Strength", -4.0, 4.0, 1.0, step=0.05, key="tools_bk_strength")
@@ -155,48 +155,24 @@ with tab_bake:
         bgo = st.form_submit_button("Bake", icon=":material/layers:")
     if bgo:
         try:
+            from nyx_core.lora.bake import plan_bake
             from nyx_core.lora.jobs import bake_recipe, submit_tool
 
             if not ckpt:
                 raise NyxError("pick a checkpoint")
-            recipe = bake_recipe(ws.resolve(ckpt, must_exist=True), [(path, float(strength))], _dest(bout))
+            ckpt_path = ws.resolve(ckpt, must_exist=True)
+            recipe = bake_recipe(ckpt_path, [(path, float(strength))], _dest(bout))
+            # headers only: refuses a wrong family or shape here, and says what will be left out
+            plan = plan_bake(ckpt_path, [(str(path), float(strength))])
             lv.job_submitted(submit_tool(_jobs(), recipe, f"bake {path.stem}"))
+            st.info(f"Bakes {plan.modules_baked} LoRA modules ({plan.parts()}) into {len(plan.targets)} layers "
+                    f"of this {plan.family} checkpoint.")
+            if plan.not_found:
+                st.warning(plan.not_found_line())
         except NyxError as exc:
             st.error(str(exc))
 
 with tab_try:
-    from nyx_core.lora.tryit import defaults_from_run, find_run
+    from nyx_ui.try_view import try_tab
 
-    run_prompts, run_base = defaults_from_run(find_run(ws, path))
-    with st.form("tools_try_form"):
-        prompts = st.text_area("Prompts (one per line)", "\n".join(run_prompts), key="tools_try_prompts",
-                               help="Default: the run's sample prompts. The trigger word is added when missing.")
-        c = st.columns(4)
-        strengths = c[0].text_input("Strengths", "0, 0.5, 0.75, 1", key="tools_try_strengths")
-        epochs = c[1].selectbox("Epochs", ["this file", "all", "pick"], key="tools_try_epochs")
-        pick = c[2].text_input("Epoch numbers (pick)", key="tools_try_pick", placeholder="2, 4, final")
-        seed = c[3].number_input("Seed", 0, 2**31 - 1, 42, key="tools_try_seed")
-        c2 = st.columns(4)
-        base = c2[0].text_input("Base model", run_base or "", key="tools_try_base")
-        steps = c2[1].number_input("Steps", 1, 500, 20, key="tools_try_steps")
-        width = c2[2].number_input("Width", 64, 4096, 512, step=64, key="tools_try_w")
-        height = c2[3].number_input("Height", 64, 4096, 512, step=64, key="tools_try_h")
-        tgo = st.form_submit_button("Render grid", icon=":material/grid_view:")
-    if tgo:
-        try:
-            from nyx_core.lora.tryit import TryRequest, submit_try
-
-            req = TryRequest(lora=str(path), prompts=prompts.splitlines(),
-                             strengths=[float(x) for x in strengths.split(",") if x.strip()],
-                             epochs={"this file": "", "all": "all"}.get(epochs, pick), base=base or None,
-                             seed=int(seed), steps=int(steps), width=int(width), height=int(height))
-            lv.job_submitted(submit_try(_jobs(), req))
-        except ValueError:
-            st.error("strengths are numbers separated by commas, e.g. 0, 0.5, 1")
-        except NyxError as exc:
-            st.error(str(exc))
-    grids = lv.try_grids(path)
-    if grids:
-        lv.show_grid(ws, grids[0])
-        if len(grids) > 1:
-            st.caption(f"{len(grids) - 1} earlier grid(s) in `{ws.relative(grids[0].parent.parent)}`.")
+    try_tab(ws, path, info, _jobs)

@@ -129,3 +129,44 @@ def subset_file(src: Path, dest: Path, subset: tuple[int, str]) -> Path:
     with open(h.path, "rb") as f:
         tensors = [st.OutTensor(n, h.tensors[n].dtype, h.tensors[n].shape, st.read_raw(h, n, f)) for n in keep]
     return st.write_file(dest, tensors, h.metadata)
+
+
+#: Flux and SD3 module names as sd-scripts' networks/lora_flux.py and lora_sd3.py write them
+#: (U-Net prefix "lora_unet", CLIP-L "lora_te1"), small shapes.
+FLUX_MODULES = [
+    ("lora_unet_double_blocks_0_img_attn_qkv", 48, 16, 0),
+    ("lora_unet_double_blocks_0_txt_mlp_0", 32, 16, 0),
+    ("lora_unet_single_blocks_0_linear1", 40, 16, 0),
+    ("lora_te1_text_model_encoder_layers_0_self_attn_q_proj", 16, 16, 0),
+]
+SD3_MODULES = [
+    ("lora_unet_joint_blocks_0_x_block_attn_qkv", 48, 16, 0),
+    ("lora_unet_joint_blocks_0_context_block_mlp_fc1", 32, 16, 0),
+]
+DIT_METADATA = {"Flux": {"ss_network_module": "networks.lora_flux", "ss_base_model_version": "flux1"},
+                "SD3": {"ss_network_module": "networks.lora_sd3", "ss_base_model_version": "sd3"}}
+
+
+def make_dit_lora(path: Path, family: str, extra_md: dict | None = None, seed: int = 0) -> Path:
+    """A tiny Flux or SD3 LoRA with the key names and metadata sd-scripts writes."""
+    modules = FLUX_MODULES if family == "Flux" else SD3_MODULES
+    md = {**DIT_METADATA[family], "ss_network_dim": "4", "ss_network_alpha": "4.0",
+          "ss_tag_frequency": json.dumps({"1_nyx": {"nyx": 3}})}
+    md.update(extra_md or {})
+    return write(path, lora_tensors(modules=modules, rank=4, alpha=4.0, seed=seed), md, dtype="BF16")
+
+
+def make_dit_checkpoint(path: Path, family: str, *, schnell: bool = False, encoders: tuple[str, ...] = ()) -> Path:
+    """A tiny Flux/SD3 model file with the family's key names (sd-scripts tells Flux dev from
+    schnell by the guidance embedder; SD3 single files may carry text_encoders.<name>.*)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    arrays = {}
+    if family == "Flux":
+        arrays["double_blocks.0.img_attn.qkv.weight"] = np.zeros((6, 2))
+        if not schnell:
+            arrays["guidance_in.in_layer.bias"] = np.zeros(2)
+    else:
+        arrays["model.diffusion_model.joint_blocks.0.x_block.attn.qkv.weight"] = np.zeros((6, 2))
+    for name in encoders:
+        arrays[f"text_encoders.{name}.transformer.text_model.embeddings.position_embedding.weight"] = np.zeros((2, 2))
+    return write(path, arrays, {})

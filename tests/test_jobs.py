@@ -79,7 +79,7 @@ def test_start_progress_completion(jm, ws):
     assert st.series_offset and st.loss_values == pytest.approx(slow.loss_values, rel=1e-6)
     assert st.lr_values == pytest.approx(slow.lr_values, rel=1e-6)
     # the runner and its program are gone, no zombie
-    wait_for(lambda: not control.is_alive(job.status.runner_pid, job.status.runner_create_time), 10)
+    wait_for(lambda: not control.is_alive(job.status.runner_pid, job.status.runner_create_time), 60)
     assert control.group_members(job.status.child_pgid) == []
     assert "steps:" in job.log_path.read_text()
 
@@ -143,7 +143,7 @@ def test_kill9_of_runner_makes_the_job_lost_and_frees_the_gpu(jm, ws):
     _running_with_steps(jm, job.id)
     st = read_status(job.dir)
     os.kill(st.runner_pid, signal.SIGKILL)
-    wait_for(lambda: not control.is_alive(st.runner_pid, st.runner_create_time), 10)
+    wait_for(lambda: not control.is_alive(st.runner_pid, st.runner_create_time), 60)
     # reads are pure: they show the job lost, but record nothing and start nothing
     before = (job.dir / "status.json").read_bytes(), job.progress_path.read_bytes()
     seen = jm.get(job.id)

@@ -48,6 +48,9 @@ def test_quickstart_notebook_runs(tmp_path, monkeypatch):
     assert "finished: completed" in _text(code[4])
     assert "loss points, last" in _text(code[5]) and "0 loss points" not in _text(code[5])
     assert "looks like: lora" in _text(code[6])
+    # 6. Try it: the grid job (gen_img.py played by the stand-in) completes and the grid is shown
+    assert "try: completed" in _text(code[7]) and "grid.png" in _text(code[7])
+    assert any("image/png" in o.get("data", {}) for o in code[7].get("outputs", []))
     # only the library's public names: no test helpers, no stand-in, no private modules
     source = "\n".join(c.source for c in code)
     assert "nyx_dev" not in source and "tests" not in source and "._" not in source

@@ -123,3 +123,36 @@ def test_monitor_links_a_finished_runs_lora_into_tools(ws):
     at = AppTest.from_file(str(REPO_ROOT / "pages" / "monitor.py"), default_timeout=30).run()
     links = [m.value for m in at.markdown if "Inspect" in m.value] + [str(e.proto) for e in at.get("page_link")]
     assert any("tools?file=" in v and ".safetensors" in v for v in links), links
+
+
+def test_try_tab_renders_a_flux_grid_with_the_runs_encoders(ws, monkeypatch):
+    from tests.test_lora_tryit_dit import STANDIN_DIR, dit_run
+
+    monkeypatch.setenv("NYX_SD_SCRIPTS", str(STANDIN_DIR))
+    monkeypatch.setenv("NYX_SD_SCRIPTS_PYTHON", sys.executable)
+    lora = dit_run(ws, "Flux")
+    at = _page(ws.relative(lora))
+    assert not at.exception and not at.error
+    # the run's own model files, shown workspace-relative; Flux's size and CFG defaults
+    assert at.text_input(key="tools_try_t5xxl").value == "models/t5xxl.safetensors"
+    assert at.text_input(key="tools_try_ae").value == "models/ae.safetensors"
+    assert at.text_input(key="tools_try_base").value == "models/flux-base.safetensors"
+    assert at.number_input(key="tools_try_w").value == 1024 and at.number_input(key="tools_try_cfg").value == 1.0
+    assert any("flux_minimal_inference.py" in c.value for c in at.caption)
+    at.text_input(key="tools_try_strengths").input("0, 1")
+    at.number_input(key="tools_try_w").set_value(64)
+    at.number_input(key="tools_try_h").set_value(64)
+    # a path outside the workspace is named as such (it is also a ValueError: not "strengths are numbers")
+    at.text_input(key="tools_try_t5xxl").input("/etc/hostname")
+    at.button(key="FormSubmitter:tools_try_form-Render grid").click().run()
+    assert at.error and "outside the workspace" in at.error[0].value and not at.exception
+    at.text_input(key="tools_try_t5xxl").input("models/t5xxl.safetensors")
+    at.button(key="FormSubmitter:tools_try_form-Render grid").click().run()
+    assert not at.error, [e.value for e in at.error]
+    assert any("Started job" in s.value for s in at.success)
+    jm = JobManager(ws, Settings())
+    job = next(j for j in jm.list() if j.spec and j.spec.kind == "generate")
+    done = jm.wait(job.id, 120)
+    assert done.state == JobState.COMPLETED, done.log_path.read_text()[-2000:]
+    at.run()
+    assert at.image and "grid.png" in at.image[0].proto.imgs[0].caption

@@ -6,6 +6,7 @@
     nyx lora merge OUT IN[:WEIGHT] … [--rank N]
     nyx lora bake CKPT LORA[:WEIGHT] … OUT
     nyx lora try FILE --prompt … [--strength 0,0.5,1] [--epochs all] [--wait]
+                  [--t5xxl FILE --clip-l FILE --ae FILE (Flux) / --clip-g FILE (SD3)]
 """
 from __future__ import annotations
 
@@ -69,8 +70,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--epochs", default="", help="'all' for every epoch file of the run, or a comma list of epochs")
     t.add_argument("--base", help="base model (default: the run's pretrained model)")
     t.add_argument("--seed", type=int, default=42)
-    t.add_argument("--steps", type=int, default=20)
-    t.add_argument("--size", default="512x512", help="WxH")
+    t.add_argument("--steps", type=int, help="default 20 (Flux schnell: 4)")
+    t.add_argument("--size", help="WxH (default: 512x512 SD1.5/SD2, 1024x1024 SDXL/Flux/SD3)")
+    t.add_argument("--cfg", type=float, help="CFG scale (default: 7; Flux 1 = none; SD3 5)")
+    t.add_argument("--negative", default="", help="negative prompt")
+    enc = t.add_argument_group("Flux and SD3 (default: the run's own files)")
+    for name, what in (("clip-l", "CLIP-L text encoder"), ("clip-g", "CLIP-G text encoder (SD3)"),
+                       ("t5xxl", "T5-XXL text encoder"), ("ae", "Flux autoencoder")):
+        enc.add_argument(f"--{name}", metavar="FILE", help=what)
+    enc.add_argument("--guidance", type=float, help="Flux guidance (default 3.5)")
+    enc.add_argument("--precision", choices=("bf16", "fp16", "fp32"), default="bf16")
+    enc.add_argument("--offload", action="store_true", help="keep models on the CPU between uses (less GPU memory)")
     t.add_argument("--wait", action="store_true")
     t.set_defaults(func=_try)
 
@@ -204,8 +214,16 @@ def _bake(args) -> int:
     if args.json:
         print_json(res)
     else:
-        extra = f" ({res['not_found_count']} LoRA modules had no matching layer)" if res["not_found_count"] else ""
-        print(f"{ws.relative(dest)}: {res['modules_baked']} layers changed{extra}, {res['seconds']:.1f} s")
+        parts = ", ".join(f"{p} {n}" for p, n in sorted(res["baked_by_part"].items()))
+        print(f"{ws.relative(dest)}: {res['modules_baked']} LoRA modules baked ({parts}) into "
+              f"{res['layers_changed']} layers, {res['seconds']:.1f} s")
+        if res["not_found_count"]:
+            more = res["not_found_count"] - len(res["modules_not_found"])
+            print(f"{res['not_found_count']} LoRA module(s) match no layer of this checkpoint and were left out:")
+            for name in res["modules_not_found"]:
+                print(f"  {name}")
+            if more:
+                print(f"  … and {more} more")
     return 0
 
 
@@ -217,11 +235,14 @@ def _try(args) -> int:
     jm = JobManager(ws, settings(ws))
     try:
         strengths = [float(s) for s in args.strength.split(",") if s.strip()]
-        w, h = (int(x) for x in args.size.lower().split("x"))
+        w, h = (int(x) for x in args.size.lower().split("x")) if args.size else (None, None)
     except ValueError:
         raise NyxError("--strength is a comma list of numbers and --size is WxH, e.g. 512x512") from None
     req = TryRequest(lora=str(_path(ws, args.file)), prompts=args.prompt, strengths=strengths,
-                     epochs=args.epochs, base=args.base, seed=args.seed, steps=args.steps, width=w, height=h)
+                     epochs=args.epochs, base=args.base, seed=args.seed, steps=args.steps, width=w, height=h,
+                     scale=args.cfg, negative=args.negative, clip_l=args.clip_l, clip_g=args.clip_g,
+                     t5xxl=args.t5xxl, ae=args.ae, guidance=args.guidance, precision=args.precision,
+                     offload=args.offload)
     job = submit_try(jm, req)
     print(f"{job.id}\t{job.state.value}")
     if not args.wait:
@@ -230,4 +251,8 @@ def _try(args) -> int:
     st = jm.progress(job.id)
     if st.result:
         print(st.result.get("grid", ""))
-    return 0 if job.state.value == "completed" else 1
+    if job.state.value != "completed":
+        reason = st.errors[-1].get("message") if st.errors else (job.status.reason or job.state.value)
+        print(f"error: {reason}", file=sys.stderr)
+        return 1
+    return 0

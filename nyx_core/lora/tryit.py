@@ -1,10 +1,13 @@
 """Try a LoRA: a grid of prompts × strengths (× epochs of the same run) rendered by sd-scripts'
-own ``gen_img.py`` in sd-scripts' Python, as a ``generate`` job.
+own inference scripts in sd-scripts' Python, as a ``generate`` job: ``gen_img.py`` for SD1.5, SD2
+and SDXL, ``flux_minimal_inference.py`` for Flux and ``sd3_minimal_inference.py`` for SD3
+(``tryit_dit``).
 
 This module is both the planner (UI/CLI side: ``TryRequest`` → ``submit_try``) and the job
 program (``python -m nyx_core.lora.tryit RECIPE.json``). The program runs in Nyx's Python (it
-needs only Pillow for the grid) and starts ``gen_img.py`` once per LoRA file: the strengths ride
-on each prompt line (``--am``), so the base model loads once per file, not once per image.
+needs only Pillow for the grid). ``gen_img.py`` starts once per LoRA file: the strengths ride on
+each prompt line (``--am``), so the base model loads once per file, not once per image; the Flux
+and SD3 scripts start once per grid (their ``--interactive`` mode, see ``tryit_dit``).
 """
 from __future__ import annotations
 
@@ -21,6 +24,8 @@ from nyx_core.jobs.task import TaskReporter
 
 EPOCH_FILE = re.compile(r"^(?P<base>.+)-(?P<epoch>\d{6})$")
 SCRIPTS = {"SD1.5": "gen_img.py", "SD2": "gen_img.py", "SDXL": "gen_img.py"}
+#: The family's usual size (the families table's training resolution) when none is given.
+SIZES = {"SD1.5": 512, "SD2": 512, "SDXL": 1024, "Flux": 1024, "SD3": 1024}
 
 
 @dataclass
@@ -31,12 +36,20 @@ class TryRequest:
     epochs: str = ""  # "" → only this file; "all" → every epoch file of the run; "2,4" → those
     base: str | None = None
     seed: int = 42
-    steps: int = 20
-    width: int = 512
-    height: int = 512
-    sampler: str = "euler_a"
-    scale: float = 7.0
+    steps: int | None = None  # None: 20 (Flux schnell: 4)
+    width: int | None = None  # None: the family's usual size (512 SD1.5/SD2, 1024 SDXL/Flux/SD3)
+    height: int | None = None
+    sampler: str = "euler_a"  # gen_img.py only (the Flux/SD3 scripts have one sampler)
+    scale: float | None = None  # CFG; None: 7 (gen_img.py), 1 (Flux: no CFG), 5 (SD3)
     negative: str = ""
+    # Flux / SD3 only: encoder files (default: the run's config), Flux guidance, precision, offload
+    clip_l: str | None = None
+    clip_g: str | None = None
+    t5xxl: str | None = None
+    ae: str | None = None
+    guidance: float | None = None  # Flux; None: 3.5, the script's default
+    precision: str = "bf16"
+    offload: bool = False
     extra_args: list[str] = field(default_factory=list)
     env: dict[str, str] = field(default_factory=dict)
 
@@ -108,20 +121,27 @@ def defaults_from_run(run_dir: Path | None) -> tuple[list[str], str | None]:
             line = line.strip()
             if line and not line.startswith("#"):
                 prompts.append(line.split(" --")[0].strip())
-    base = None
-    cfg = run_dir / "render" / "config.toml"
-    if cfg.is_file():
-        import tomllib
+    return prompts, run_models(run_dir).get("pretrained_model_name_or_path")
 
-        try:
-            flat: dict = {}
-            for v in tomllib.loads(cfg.read_text(encoding="utf-8")).values():
-                if isinstance(v, dict):
-                    flat.update(v)
-            base = flat.get("pretrained_model_name_or_path")
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError):
-            pass
-    return prompts, base
+
+MODEL_KEYS = ("pretrained_model_name_or_path", "clip_l", "clip_g", "t5xxl", "ae")
+
+
+def run_models(run_dir: Path | None) -> dict[str, str]:
+    """The model files of the run's rendered config (base model and encoders), as sd-scripts got them."""
+    cfg = run_dir / "render" / "config.toml" if run_dir else None
+    if cfg is None or not cfg.is_file():
+        return {}
+    import tomllib
+
+    try:
+        flat: dict = {}
+        for v in tomllib.loads(cfg.read_text(encoding="utf-8")).values():
+            if isinstance(v, dict):
+                flat.update(v)
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError):
+        return {}
+    return {k: str(flat[k]) for k in MODEL_KEYS if isinstance(flat.get(k), str) and flat[k].strip()}
 
 
 def plan(ws, settings, req: TryRequest) -> dict:
@@ -129,13 +149,18 @@ def plan(ws, settings, req: TryRequest) -> dict:
     from nyx_core.errors import NyxError
     from nyx_core.lora.info import inspect
 
+    from nyx_core.lora import tryit_dit
+
     lora = Path(req.lora)
     info = inspect(lora)
     if info.kind == "full model":
         raise NyxError(f"{lora.name} is a full model, not a LoRA")
-    script = SCRIPTS.get(info.family)
+    dit = info.family in tryit_dit.SCRIPTS
+    script = tryit_dit.SCRIPTS.get(info.family) or SCRIPTS.get(info.family)
     if script is None:
-        raise NyxError(f"trying {info.family} LoRAs is not supported yet (SD1.5, SD2 and SDXL are)")
+        raise NyxError(f"trying {info.family} LoRAs is not supported (SD1.5, SD2, SDXL, Flux and SD3 are)")
+    if dit:
+        tryit_dit.check_lora(info)
     run_dir = find_run(ws, lora)
     run_prompts, run_base = defaults_from_run(run_dir)
     prompts = [p.strip() for p in req.prompts if p.strip()] or run_prompts
@@ -146,7 +171,13 @@ def plan(ws, settings, req: TryRequest) -> dict:
             raise NyxError("give a prompt: the LoRA has no trigger word, tags or run sample prompts")
     elif trigger:
         prompts = [p if trigger.lower() in p.lower() else f"{trigger}, {p}" for p in prompts]
-    if req.base:
+    models: dict = {}
+    if dit:
+        models = tryit_dit.plan_models(ws, info.family, req.base, {"clip_l": req.clip_l, "clip_g": req.clip_g,
+                                                                  "t5xxl": req.t5xxl, "ae": req.ae},
+                                       run_models(run_dir))
+        base = models["base"]
+    elif req.base:
         # a user's path is confined to the workspace; "owner/name" is a Hub id sd-scripts may load
         hub_id = re.fullmatch(r"[\w.-]+/[\w.-]+", req.base) and not (ws.root / req.base).exists()
         base = req.base if hub_id else str(ws.resolve(req.base, must_exist=True))
@@ -156,21 +187,36 @@ def plan(ws, settings, req: TryRequest) -> dict:
         raise NyxError("give the base model (--base): it is not known from the run")
     if not req.strengths:
         raise NyxError("give at least one strength")
-    if not (64 <= req.width <= 4096 and 64 <= req.height <= 4096 and req.width % 8 == 0 and req.height % 8 == 0):
-        raise NyxError("width and height must be multiples of 8 between 64 and 4096")
-    if not (1 <= req.steps <= 500):
+    width = req.width or SIZES[info.family]
+    height = req.height or SIZES[info.family]
+    multiple = 16 if dit else 8  # Flux/SD3 latents are 8× smaller and packed/patched in 2×2
+    if not (64 <= width <= 4096 and 64 <= height <= 4096 and width % multiple == 0 and height % multiple == 0):
+        raise NyxError(f"width and height must be multiples of {multiple} between 64 and 4096")
+    steps = req.steps or (4 if models.get("schnell") else 20)
+    if not (1 <= steps <= 500):
         raise NyxError("steps must be between 1 and 500")
+    if req.precision not in tryit_dit.PRECISIONS:
+        raise NyxError(f"precision must be one of {', '.join(tryit_dit.PRECISIONS)}")
     files = run_files(lora, req.epochs)
+    if dit and any(";" in str(p) for _, p in files):
+        # the scripts read each --lora_weights item as "path;multiplier"
+        raise NyxError(f"{script} cannot load a LoRA whose path contains ';': rename the file or its folder")
     module = info.metadata.get("ss_network_module") or "networks.lora"
     sd_dir = Path(settings.sd_scripts_dir)
     if not (sd_dir / script).is_file():
         raise NyxError(f"no {script} in {sd_dir}: set up sd-scripts first (Settings)")
-    return {"lora": str(lora), "files": [[label, str(p)] for label, p in files], "prompts": prompts,
-            "strengths": list(req.strengths), "seed": req.seed, "steps": req.steps, "width": req.width,
-            "height": req.height, "sampler": req.sampler, "scale": req.scale, "negative": req.negative,
-            "base": base, "family": info.family, "network_module": module, "script": script,
-            "sd_scripts_dir": str(sd_dir), "python": str(settings.python_for_sd_scripts),
-            "extra_args": list(req.extra_args), "env": dict(req.env), "request": asdict(req)}
+    scale = req.scale if req.scale is not None else {"Flux": 1.0, "SD3": 5.0}.get(info.family, 7.0)
+    recipe = {"lora": str(lora), "files": [[label, str(p)] for label, p in files], "prompts": prompts,
+              "strengths": list(req.strengths), "seed": req.seed, "steps": steps, "width": width,
+              "height": height, "sampler": req.sampler, "scale": scale, "negative": req.negative,
+              "base": base, "family": info.family, "network_module": module, "script": script,
+              "sd_scripts_dir": str(sd_dir), "python": str(settings.python_for_sd_scripts),
+              "extra_args": list(req.extra_args), "env": dict(req.env), "request": asdict(req)}
+    if dit:
+        recipe.update(encoders=models["encoders"], precision=req.precision, offload=bool(req.offload),
+                      guidance=3.5 if req.guidance is None else float(req.guidance))
+        recipe.pop("sampler")
+    return recipe
 
 
 def submit_try(jm, req: TryRequest, out_dir: Path | None = None):
@@ -267,6 +313,10 @@ def _wrap(text: str, width: int) -> list[str]:
 
 
 def run(recipe: dict) -> int:
+    from nyx_core.lora import tryit_dit
+
+    if recipe["script"] in tryit_dit.SCRIPTS.values():
+        return tryit_dit.run(recipe, TaskReporter(unit="images"), make_grid)
     out = Path(recipe["outdir"])
     lines = prompt_lines(recipe)
     total = len(lines) * len(recipe["files"])

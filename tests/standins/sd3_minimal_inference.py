@@ -1,0 +1,9 @@
+"""Stand-in for sd-scripts' sd3_minimal_inference.py (tests only): nyx_dev/standin_infer.py, same
+command line and --interactive dialogue, images named as the real script names them."""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from nyx_dev.standin_infer import main  # noqa: E402
+
+sys.exit(main(["sd3"] + sys.argv[1:]))
