@@ -349,7 +349,8 @@ for img in page_images:
         if len(shown_text) > 90:
             shown_text = shown_text[:88] + "…"
         st.caption(f"{size_text}  \n{shown_text}" + (f" *(+{extra} line(s) not trained)*" if extra else ""))
-        t1, t2, t3 = st.columns([3, 1, 1], gap="small")
+        # the name keeps the whole width (it is what people read); exclude and delete sit beside it as icons
+        t1 = t2 = t3 = st.container(horizontal=True, gap="xxsmall", vertical_alignment="center")
         if t1.button(esc(img.name), key=f"ds_open_{rel(img)}", width="stretch"):
             ss["ds_selected"] = rel(img)
             st.rerun()
