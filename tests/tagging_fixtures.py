@@ -56,9 +56,9 @@ def build_model(folder: Path, side: int = 448, seed: int = 7, n_tags: int | None
         for k in range(heavy):
             w = (rng.standard_normal((16, ch, 3, 3)) * 0.02).astype(np.float32)
             inits.append(numpy_helper.from_array(w, f"cw{k}"))
-            nodes.append(helper.make_node("Conv", [cur, f"cw{k}"], [f"c{k}"], pads=[1, 1, 1, 1]))
-            nodes.append(helper.make_node("Relu", [f"c{k}"], [f"r{k}"]))
-            cur, ch = f"r{k}", 16
+            nodes.append(helper.make_node("Conv", [cur, f"cw{k}"], [f"conv{k}"], pads=[1, 1, 1, 1]))
+            nodes.append(helper.make_node("Relu", [f"conv{k}"], [f"relu{k}"]))  # (not "r6": a name used below)
+            cur, ch = f"relu{k}", 16
         nodes.append(helper.make_node("Transpose", [cur], ["nhwc"], perm=[0, 2, 3, 1]))
         x, feat = "nhwc", ch
     inits.append(numpy_helper.from_array(np.array([-1, 2, h, 2, h, feat], dtype=np.int64), "shape6"))

@@ -140,8 +140,14 @@ def test_append_and_skip_modes(tagged_ws):
     assert tags[:2] == ["mine", "solo"] and len(tags) == len(set(tags)) > 2
 
 
-def test_stop_keeps_finished_captions_and_skip_resumes(tagged_ws):
+def test_stop_keeps_finished_captions_and_skip_resumes(tagged_ws, tmp_path):
     ws = tagged_ws
+    # 40 images at 0.4 s each: after the third the job has 15 s of work left, so the stop
+    # lands mid-run even on a slow, busy machine
+    for p in make_images(tmp_path / "more", 30, seed=9, size=(40, 30)):
+        p.rename(ws.datasets / "ds" / "5_ohwx" / f"more_{p.name}")
+    total = len(scan_dataset(ws, "ds").images())
+    assert total == 40
     jm = JobManager(ws, Settings())
     job = tjobs.submit_tag(ws, "ds", "tiny", TagOptions(), batch=1, throttle_s=0.4)
     import time
@@ -153,14 +159,14 @@ def test_stop_keeps_finished_captions_and_skip_resumes(tagged_ws):
     job = jm.wait(job.id, 60)
     assert job.state == JobState.STOPPED
     res = jm.progress(job.id).result
-    assert res["stopped"] is True and 3 <= res["written"] < 10
+    assert res["stopped"] is True and 3 <= res["written"] < total
     done = {k: v for k, v in _captions(ws).items() if v}
     assert len(done) == res["written"]
     # no temp files left behind by the stop
     assert not list((ws.datasets / "ds").rglob("*.tmp"))
     job2 = jm.wait(tjobs.submit_tag(ws, "ds", "tiny", TagOptions(mode="skip")).id, 90)
     res2 = jm.progress(job2.id).result
-    assert res2["skipped"] == len(done) and res2["written"] == 10 - len(done)
+    assert res2["skipped"] == len(done) and res2["written"] == total - len(done)
     final = _captions(ws)
     assert all(final.values()) and {k: final[k] for k in done} == done
 
@@ -234,3 +240,18 @@ print("HEAVY", heavy)
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr[-2000:]
     assert "HEAVY []" in r.stdout
+
+
+def test_job_reports_each_broken_image_in_one_line_and_tags_the_rest(tagged_ws):
+    ws = tagged_ws
+    concept = ws.datasets / "ds" / "5_ohwx"
+    (concept / "broken.png").write_bytes(b"not a png")
+    (concept / "cut.jpg").write_bytes((concept / "img003.jpg").read_bytes()[:200])
+    jm = JobManager(ws, Settings())
+    job = jm.wait(tjobs.submit_tag(ws, "ds", "tiny", TagOptions(), batch=4).id, 90)
+    assert job.state == JobState.COMPLETED, (job.status.reason, job.log_path.read_text()[-2000:])
+    st = jm.progress(job.id)
+    assert st.result["failed"] == 2 and st.result["written"] == 10 and st.task["done"] == 12
+    broken = [w for w in st.warnings if "broken.png" in w or "cut.jpg" in w]
+    assert len(broken) == 2 and all("\n" not in w for w in broken)
+    assert all(c for rel, c in _captions(ws).items() if not rel.endswith(("broken.png", "cut.jpg")))

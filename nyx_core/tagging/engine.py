@@ -1,15 +1,24 @@
-"""WD14 inference: onnxruntime session + a decode pipeline.
+"""WD14 inference: an onnxruntime session fed by a parallel decode pipeline.
 
-Images are decoded and pre-processed by a thread pool (Pillow, numpy and cv2 release the GIL)
-while the session runs the previous batch, so on a 2-core machine decode and inference overlap
-instead of taking turns as in a one-image-at-a-time loop. onnxruntime is imported here, lazily:
-only the job process (or a notebook) ever loads it, never the UI server.
+On the CPU provider Nyx runs several images (or batches) at once, each on one core from decode to
+scores, rather than one at a time with onnxruntime's threads split over every core: while one
+worker decodes and pre-processes (Pillow, cv2 — single-threaded work) another runs the model, so
+no core waits for the other, and a single-threaded onnxruntime run wastes nothing on splitting a
+small op over threads. ``session.run`` is thread-safe and releases the GIL, so the workers share
+one session (one copy of the weights). On CUDA the GPU is the one inference engine: worker threads
+decode and pre-process the next batches while the main thread runs the current one.
+
+At most ``workers + 1`` batches are decoded and not yet handed on (``pipeline.ordered_map``), so
+memory stays bounded on any number of images; results come in the images' order, and an image
+that cannot be read is reported (one line) while the rest are tagged.
+
+onnxruntime is imported here, lazily: only the job process (or a notebook) ever loads it, never
+the UI server.
 """
 from __future__ import annotations
 
 import os
-from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -19,6 +28,22 @@ import numpy as np
 from nyx_core.tagging import preprocess
 from nyx_core.tagging.labels import Labels, read_labels
 from nyx_core.tagging.options import TaggingError
+from nyx_core.tagging.pipeline import one_line, ordered_map
+
+
+def cpu_cores() -> int:
+    """The cores this process may run on (a container's CPU set, not the host's)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def cpu_plan(cores: int) -> tuple[int, int]:
+    """(parallel workers, onnxruntime threads per run) for a CPU with ``cores`` cores: one worker
+    per core up to 4, and the cores left over split among the runs of a many-core machine."""
+    workers = max(1, min(4, cores))
+    return workers, max(1, cores // workers)
 
 
 @dataclass
@@ -42,15 +67,23 @@ class Tagger:
 
         folder = Path(folder)
         self.labels: Labels = read_labels(folder / "selected_tags.csv")
+        cores = cpu_cores()
+        self.cpu_workers, threads = cpu_plan(cores)
         opts = ort.SessionOptions()
         opts.log_severity_level = 3
-        # onnxruntime's worker threads spin while waiting for work by default; on a small CPU
-        # that spinning takes the cores the decode threads need between batches.
+        # each CPU worker runs the model on its own core(s): onnxruntime must not also spread one
+        # run over every core, and its threads must not spin while waiting for work (by default
+        # they do, taking the cores the decode work needs between runs)
+        opts.intra_op_num_threads = threads
+        opts.inter_op_num_threads = 1
         opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        opts.add_session_config_entry("session.inter_op.allow_spinning", "0")
         try:
             self.session = ort.InferenceSession(str(folder / "model.onnx"), sess_options=opts, providers=providers())
         except Exception as exc:  # onnxruntime raises its own untyped errors for a bad file
             raise TaggingError(f"{folder / 'model.onnx'} cannot be loaded: {str(exc).splitlines()[0][:200]}") from None
+        #: CPU: every worker decodes and runs its own batch; GPU: workers decode, one thread infers
+        self.on_cpu = self.session.get_providers()[0] == "CPUExecutionProvider"
         inp = self.session.get_inputs()[0]
         self.input_name = inp.name
         shape = inp.shape
@@ -80,40 +113,62 @@ class Tagger:
             out.append(self.session.run(None, {self.input_name: part})[0][: n - pad])
         return np.concatenate(out)
 
+    def decode(self, paths: list[Path]) -> tuple[np.ndarray, list[str | None]]:
+        """Decode and pre-process a batch into one array of the images that could be read, and
+        per image its error (one line) or None."""
+        batch = np.empty((len(paths), self.side, self.side, 3), dtype=np.float32)
+        errors: list[str | None] = []
+        n = 0
+        for path in paths:
+            try:
+                preprocess.load_into(path, self.side, batch[n])
+                n += 1
+                errors.append(None)
+            except Exception as exc:  # noqa: BLE001 - a broken image is reported, the rest go on
+                errors.append(one_line(exc))
+        return batch[:n], errors
+
+    def _finish(self, paths: list[Path], batch: np.ndarray, errors: list[str | None]) -> list[Scored]:
+        """Run the batch; its results in the order the images were given, failed ones in place."""
+        probs = iter(self.infer(batch) if len(batch) else ())
+        return [Scored(p, np.asarray(next(probs), dtype=np.float32)) if err is None else Scored(p, None, err)
+                for p, err in zip(paths, errors)]
+
+    def _decode_and_infer(self, paths: list[Path]) -> list[Scored]:
+        return self._finish(paths, *self.decode(paths))
+
     def score(self, images: list[Path], batch_size: int = 8, workers: int | None = None) -> Iterator[Scored]:
-        """Scores for each image, in order, as batches finish."""
-        workers = workers or max(1, min(4, os.cpu_count() or 1))
-        side = self.side
+        """Scores for each image, in the images' order, as batches finish."""
+        batch_size = max(1, int(batch_size))
+        batches = [list(images[i:i + batch_size]) for i in range(0, len(images), batch_size)]
+        if self.on_cpu:
+            workers = workers or self.cpu_workers
+            with _cv2_single_threaded():
+                for done in ordered_map(self._decode_and_infer, batches, workers, thread_name="nyx-tag"):
+                    if done.error:  # the model itself failed on this batch: that is not one image's fault
+                        raise TaggingError(f"inference failed: {done.error}")
+                    yield from done.result
+            return
+        workers = workers or max(1, min(4, cpu_cores()))
+        with _cv2_single_threaded():
+            for done in ordered_map(self.decode, batches, workers, thread_name="nyx-decode"):
+                if done.error:
+                    raise TaggingError(f"decoding failed: {done.error}")
+                yield from self._finish(done.item, *done.result)
 
-        def load(path: Path) -> np.ndarray:
-            return preprocess.load(path, side)
 
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="nyx-decode") as pool:
-            pending: deque[tuple[Path, Future]] = deque()
-            it = iter(images)
-            ahead = batch_size * 2 + workers
-
-            def fill() -> None:
-                while len(pending) < ahead:
-                    try:
-                        p = next(it)
-                    except StopIteration:
-                        return
-                    pending.append((p, pool.submit(load, p)))
-
-            fill()
-            while pending:
-                paths, arrays, failed = [], [], []
-                while pending and len(arrays) < batch_size:
-                    path, fut = pending.popleft()
-                    try:
-                        arrays.append(fut.result())
-                        paths.append(path)
-                    except Exception as exc:  # unreadable image: report it, tag the rest
-                        failed.append(Scored(path, None, f"{type(exc).__name__}: {exc}"[:300]))
-                    fill()
-                yield from failed
-                if arrays:
-                    probs = self.infer(np.stack(arrays))
-                    for path, p in zip(paths, probs):
-                        yield Scored(path, np.asarray(p, dtype=np.float32))
+@contextmanager
+def _cv2_single_threaded():
+    """cv2 spreads one resize over every core by default; with a worker per core that only adds
+    threads fighting for the same cores. Restored afterwards (a notebook may rely on it)."""
+    try:
+        import cv2
+    except ImportError:  # preprocess reports it per image
+        yield
+        return
+    before = cv2.getNumThreads()
+    cv2.setNumThreads(1)
+    try:
+        yield
+    finally:
+        cv2.setNumThreads(before)
