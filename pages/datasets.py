@@ -5,7 +5,6 @@ the user is looking at (dataset, open image, pending preview, last reports).
 """
 from __future__ import annotations
 
-import time
 import zlib
 from pathlib import Path
 
@@ -38,6 +37,7 @@ from nyx_core.names import unshown
 from nyx_core.thumbnails import make_thumbnails, missing_thumbnails, thumbnail
 from nyx_ui import captioning_view
 from nyx_ui import dataset_view as view
+from nyx_ui import exclusion_view
 from nyx_ui.context import get_workspace
 from nyx_ui.progress import counted
 from nyx_ui.tables import frame
@@ -257,7 +257,7 @@ if selected and selected in shown_rel:
         note = ss.pop("ds_cap_note", None)
         if note:  # the result of the last save, here next to the box rather than at the top of the page
             getattr(st, note[0])(note[1])
-        with st.popover("Rename, move or delete", icon=":material/edit:"):
+        with st.popover("Rename, move, exclude or delete", icon=":material/edit:"):
             names_c = [c.name for c in layout.concepts]
             here = next((c.name for c in layout.concepts if c.folder == img.parent), names_c[0])
             mv_name = st.text_input("File name", value=esc(img.name), key=f"ds_mv_name_{selected}")
@@ -271,6 +271,11 @@ if selected and selected in shown_rel:
                 else:
                     ss["ds_selected"] = rel(moved)
                     ss["ds_cap_note"] = ("success", f"Now {rel(moved)} (its caption went with it).")
+                    st.rerun()
+            if st.button("Exclude from training", key="ds_excl_go", icon=":material/visibility_off:",
+                         help="keep the image with the dataset but out of training; include it back any time"):
+                if exclusion_view.exclude(ws, layout, img):
+                    ss.pop("ds_selected", None)
                     st.rerun()
             if st.button("Move image and caption to the trash", key="ds_rm_go"):
                 gone = manager.delete_image(ws, pick, img)
@@ -354,11 +359,19 @@ for img in page_images:
         if len(shown_text) > 90:
             shown_text = shown_text[:88] + "…"
         st.caption(f"{size_text}  \n{shown_text}" + (f" *(+{extra} line(s) not trained)*" if extra else ""))
-        t1, t2 = st.columns([4, 1], gap="small")
+        # the name keeps the whole width (it is what people read); exclude and delete sit beside it as icons
+        t1 = t2 = t3 = st.container(horizontal=True, gap="xxsmall", vertical_alignment="center")
         if t1.button(esc(img.name), key=f"ds_open_{rel(img)}", width="stretch"):
             ss["ds_selected"] = rel(img)
             st.rerun()
-        if t2.button("", icon=":material/delete:", key=f"ds_del_{rel(img)}", type="tertiary",
+        if t2.button("", icon=":material/visibility_off:", key=f"ds_excl_{rel(img)}", type="tertiary",
+                     help="exclude from training: the image, its caption and caches move to the dataset's "
+                          "excluded list (not deleted; include it back any time)"):
+            if exclusion_view.exclude(ws, layout, img):
+                if ss.get("ds_selected") == rel(img):
+                    ss.pop("ds_selected", None)
+                st.rerun()
+        if t3.button("", icon=":material/delete:", key=f"ds_del_{rel(img)}", type="tertiary",
                      help="move this image and its caption to the trash (restore it from the Files page)"):
             try:
                 gone = manager.delete_image(ws, pick, img)
@@ -368,6 +381,8 @@ for img in page_images:
                 view.note("gallery", "success", f"Moved {esc(img.name)}" + (f" and {len(gone) - 1} file(s) with it"
                           if len(gone) > 1 else "") + " to the trash; restore from the Files page.")
                 st.rerun()
+
+exclusion_view.excluded_section(ws, layout)
 
 # -- 4. tags ---------------------------------------------------------------------------------------
 st.subheader("Tags")
@@ -480,16 +495,10 @@ if undo_clicked:
     except NyxError as exc:
         st.error(str(exc))
     else:
-        view.note("tags", "warning" if res.skipped else "success",
-                  f"Undid '{res.op}': {res.restored} caption(s) restored"
-                  + (f"; {len(res.skipped)} left alone because they were edited since:" if res.skipped else "."),
-                  res.skipped)
+        exclusion_view.undo_note(res)
         st.rerun()
 view.show_note("tags")
-if history:
-    with st.expander(f"Undo history ({len(history)} operation(s), newest first)"):
-        st.dataframe(frame([{"operation": h.op, "when": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(h.at)) + " UTC", "captions": h.count}
-                                   for h in history]), hide_index=True, width="stretch")
+exclusion_view.undo_history(ws, layout, history)
 
 # -- 5. health -------------------------------------------------------------------------------------
 st.subheader("Health check")
