@@ -1,7 +1,8 @@
 """Home: where this workspace stands and what to do next, in the order a LoRA gets made."""
 import streamlit as st
 
-from nyx_core.datasets.layout import list_datasets
+from nyx_core.datasets.layout import dataset_names, scan_dataset
+from nyx_core.errors import NyxError
 from nyx_core.fsutil import human_size
 from nyx_core.jobs import JobManager
 from nyx_core.system import disk_free, gpu_summary
@@ -21,14 +22,22 @@ if not found:
 gpus = gpu_summary()
 st.caption(" · ".join(f"GPU {g['index']}: {g['name']}" for g in gpus) if gpus else "No NVIDIA GPU detected.")
 
-datasets = list_datasets(ws)
+SHOWN = 8  # datasets named here; only these are scanned (a workspace may hold many large ones)
+names = dataset_names(ws)
+datasets = []
+for name in names[:SHOWN]:
+    try:
+        datasets.append(scan_dataset(ws, name))
+    except NyxError:
+        continue  # a bad settings file or an escaping symlink: the Datasets page says what is wrong
 jobs = JobManager(ws, settings)
 active = jobs.active()
 configs = sorted(ws.configs.glob("*.toml"))
 
 st.subheader("1 · Dataset")
-if datasets:
-    st.write(", ".join(f"**{d.name}** ({d.image_count} images)" for d in datasets[:8]))
+if names:
+    more = f" and {len(names) - SHOWN} more" if len(names) > SHOWN else ""
+    st.write(", ".join(f"**{d.name}** ({d.image_count} images)" for d in datasets) + more)
 else:
     st.write("No dataset yet: create one and upload images or a zip.")
 st.page_link("pages/datasets.py", label="Open Datasets", icon=":material/photo_library:")

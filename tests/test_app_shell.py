@@ -102,3 +102,21 @@ def test_home_links_to_settings_when_sd_scripts_is_missing(ws, monkeypatch) -> N
     assert not any(".sh" in w.value for w in at.warning)  # not a shell script: the Settings page
     links = [el for el in at.main if getattr(el, "proto", None) is not None and el.type == "page_link"]
     assert any("settings" in str(el.proto.page).lower() for el in links)
+
+
+def test_home_scans_only_the_datasets_it_names(ws) -> None:
+    # a workspace of many large datasets: Home names eight (with their image counts) and scans only those
+    from nyx_core.datasets import layout
+    from nyx_core.datasets.manager import create_dataset
+
+    for i in range(11):
+        create_dataset(ws, f"set{i:02d}", "c", 1)
+    (ws.datasets / "set00" / "1_c" / "a.png").write_bytes(b"x")
+    layout._SCANS.clear()
+    misses = layout._SCANS.misses
+    at = _app().run()
+    assert not at.exception
+    text = " ".join(m.value for m in at.markdown)
+    assert "**set00** (1 images)" in text and "**set07** (0 images)" in text and "and 3 more" in text
+    assert "set08" not in text
+    assert layout._SCANS.misses - misses == 8
