@@ -273,7 +273,13 @@ def plan_for(ws: Workspace, cfg: TrainingConfig | None):  # -> RunPlan | None
     (the dataset folder is read once)."""
     from nyx_core.config.plan import plan
 
-    return plan(cfg, ws) if cfg is not None else None
+    if cfg is None:
+        return None
+    # a dataset read for the first time: its image sizes (one header each) can take a while; the
+    # spinner shows only when it does (after half a second)
+    with st.spinner(f"Reading the image sizes of dataset {cfg.dataset.name!r}…" if cfg.dataset.name
+                    else "Reading the dataset's image sizes…"):
+        return plan(cfg, ws)
 
 
 def steps_panel(ws: Workspace, cfg: TrainingConfig | None, run_plan=None) -> None:  # noqa: ANN001 - RunPlan

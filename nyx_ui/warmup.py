@@ -23,11 +23,15 @@ LIBRARIES = ("pandas", "plotly.graph_objects", "plotly.express", "PIL.Image")
 #: thread (declare_component skips registration without a script context), so a component
 #: imported here would show "Component not found" for the rest of the server's life.
 COMPONENTS = ("st_aggrid",)
-#: the warm-up steps aside while a page script runs, but never waits longer than this per step
+#: the warm-up steps aside while a page script runs and until none has run for QUIET_S (a visitor
+#: clicking through pages: the browser is loading the next one), but never waits longer than
+#: MAX_WAIT_S per step
+QUIET_S = 1.5
 MAX_WAIT_S = 30.0
 _lock = threading.Lock()
 _started = False
 _pages_running = 0
+_last_page_end = float("-inf")
 _quiet = threading.Condition(_lock)
 
 
@@ -35,7 +39,7 @@ _quiet = threading.Condition(_lock)
 def page_running() -> Iterator[None]:
     """Wrap a page's script run: the warm-up waits (between two imports or scans) while any page
     runs, so a user's page never shares the CPU with it. One import already under way finishes."""
-    global _pages_running
+    global _pages_running, _last_page_end
     with _lock:
         _pages_running += 1
     try:
@@ -43,14 +47,23 @@ def page_running() -> Iterator[None]:
     finally:
         with _lock:
             _pages_running -= 1
+            _last_page_end = time.monotonic()
             _quiet.notify_all()
 
 
-def _wait_for_quiet(max_wait_s: float = MAX_WAIT_S) -> None:
+def _wait_for_quiet(max_wait_s: float = MAX_WAIT_S, quiet_s: float | None = None) -> None:
+    """Return once no page runs and none has for ``quiet_s`` (QUIET_S), or after ``max_wait_s``."""
+    quiet_s = QUIET_S if quiet_s is None else quiet_s
     deadline = time.monotonic() + max_wait_s
     with _lock:
-        while _pages_running > 0 and (left := deadline - time.monotonic()) > 0:
-            _quiet.wait(left)
+        while (left := deadline - time.monotonic()) > 0:
+            if _pages_running > 0:
+                _quiet.wait(left)
+                continue
+            calm_in = _last_page_end + quiet_s - time.monotonic()
+            if calm_in <= 0:
+                return
+            _quiet.wait(min(left, calm_in))
 
 
 def view_modules() -> list[str]:

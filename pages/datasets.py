@@ -83,7 +83,8 @@ if not names:
 
 pick = st.selectbox("Dataset", names, key="ds_pick")
 try:
-    layout = scan_dataset(ws, pick)
+    with st.spinner(f"Reading dataset {pick!r}…"):  # shown only when it takes over half a second
+        layout = scan_dataset(ws, pick)
 except NyxError as exc:
     st.error(str(exc))
     st.stop()

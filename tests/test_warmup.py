@@ -76,9 +76,31 @@ def test_warmup_waits_while_a_page_runs_and_goes_on_when_it_ends():
 
     done = threading.Event()
     with warmup.page_running():
-        waiter = threading.Thread(target=lambda: (warmup._wait_for_quiet(max_wait_s=600), done.set()), daemon=True)
+        waiter = threading.Thread(target=lambda: (warmup._wait_for_quiet(max_wait_s=600, quiet_s=0), done.set()),
+                                  daemon=True)
         waiter.start()
         waiter.join(0.3)
         assert not done.is_set()  # cannot be set: it may only go on once no page is running
     waiter.join(60)
     assert done.is_set()
+
+
+def test_warmup_waits_until_no_page_has_run_for_a_while():
+    # a visitor clicking from page to page: between two page runs the browser is loading the next
+    # page, so the warm-up waits until no page has run for QUIET_S
+    import threading
+
+    from nyx_ui import warmup
+
+    with warmup.page_running():
+        pass
+    done = threading.Event()
+    waiter = threading.Thread(target=lambda: (warmup._wait_for_quiet(max_wait_s=600, quiet_s=600), done.set()),
+                              daemon=True)
+    waiter.start()
+    waiter.join(0.3)
+    assert not done.is_set()  # cannot be set before 600 s without a page run
+    quick = threading.Thread(target=lambda: warmup._wait_for_quiet(max_wait_s=600, quiet_s=0), daemon=True)
+    quick.start()
+    quick.join(60)
+    assert not quick.is_alive()
