@@ -31,5 +31,10 @@ if blocked is not None:
 else:
     sign_out_control()
     page = st.navigation(PAGES)
-    warmup.start()  # once per server: the other pages' imports load while this one is read
-    page.run()
+    try:
+        with warmup.page_running():  # the warm-up below steps aside while any page runs
+            page.run()
+    finally:
+        # once per server, after this page's script (never competing with it for the CPU): the
+        # other pages' imports and the workspace's first scans load while this page is read
+        warmup.start()

@@ -1,4 +1,4 @@
-"""Page speed in a real browser: `python bench/pages.py [--workspace DIR] [--keep]`.
+"""Page speed in a real browser: `python bench/pages.py [--workspace DIR] [--runs N]`.
 
 What a user sees, on the workspace issue 15 names: 20 datasets x 500 images (with captions),
 30 configs and 200 finished runs (each with 1,000 progress events), built once into DIR (reused
@@ -8,8 +8,13 @@ visit: a fresh page load by URL on a fresh server; second visit: a click on the 
 through five common actions, and prints per page/action:
 
 - title: navigation start -> the page's title is visible (first useful content)
-- done: navigation start -> Streamlit's "running" indicator is gone (the script finished)
-- server RSS after it, and the server's CPU seconds spent on it
+- done: navigation start (or the click) -> the last message of the script run reached the browser
+  and the page says it is no longer running (the whole page has arrived)
+- server RSS after it, and the server's CPU seconds spent on it (the server's background warm-up
+  included: it runs between pages)
+
+With --runs N it walks N times, each on a fresh server, and prints each figure's median: on a
+shared machine, compare medians taken at a similar load average (printed at the top).
 
 Goals (issue 15): every page's title < 1 s, first visit included; server RSS <= 120 MB idle and
 <= 250 MB after every page. Nothing here is a test: timings depend on the machine and its load.
@@ -169,15 +174,60 @@ def _page_heading(path: Path) -> str | None:
     return m.group(1) if m else None
 
 
-def _idle(pg) -> None:  # noqa: ANN001 - playwright Page
-    pg.wait_for_function(
-        "() => { const w = document.querySelector('[data-testid=\"stStatusWidget\"]');"
-        " return !w || !w.innerText.includes('Running'); }", timeout=60_000)
+#: Installed in every page before it loads: counts websocket messages (with the time of the last)
+#: and the script runs the page has seen finish (Streamlit marks its root with the run state).
+#: A run so quick that its "running" state is never drawn is still seen through its messages.
+WATCH = """
+window.__nyx = {doc: Math.random(), runs: 0, frames: 0, last: 0};
+const NativeWebSocket = window.WebSocket;
+window.WebSocket = class extends NativeWebSocket {
+  constructor(...args) {
+    super(...args);
+    this.addEventListener('message', () => { window.__nyx.frames += 1; window.__nyx.last = performance.now(); });
+  }
+};
+new MutationObserver((records) => {
+  for (const r of records) {
+    if (r.target.getAttribute('data-test-script-state') === 'notRunning') window.__nyx.runs += 1;
+  }
+}).observe(document, {subtree: true, attributes: true, attributeFilter: ['data-test-script-state']});
+"""
+_DONE = """(m) => {
+  const n = window.__nyx;
+  const app = document.querySelector('[data-testid="stApp"]');
+  if (!n || !app || app.getAttribute('data-test-script-state') !== 'notRunning') return false;
+  const same = m !== null && n.doc === m.doc;
+  const runs = n.runs - (same ? m.runs : 0), frames = n.frames - (same ? m.frames : 0);
+  return frames > 0 && (runs > 0 || performance.now() - n.last > 300);
+}"""
+
+
+def _mark(pg) -> dict | None:  # noqa: ANN001 - playwright Page
+    """Where the page's counters stand before an action (None on a page without them)."""
+    return pg.evaluate("() => window.__nyx ? {...window.__nyx, t: performance.now()} : null")
+
+
+def _idle(pg, mark: dict | None = None) -> float:  # noqa: ANN001 - playwright Page
+    """Wait until the script run the action started has finished (the server's messages came, and
+    the page says it is not running); return seconds from the action to the server's last message.
+    Not the status widget: it shows only after a delay, so a check made earlier calls a running
+    page done, and a quick run never shows "running" at all."""
+    pg.wait_for_function(_DONE, arg=mark, timeout=60_000)
+    now = pg.evaluate("() => [window.__nyx.doc, window.__nyx.last]")
+    start = mark["t"] if mark is not None and mark["doc"] == now[0] else 0.0  # a new page counts from its load
+    return (now[1] - start) / 1000
+
+
+def _drawn(pg) -> None:  # noqa: ANN001 - playwright Page
+    """Wait until the browser has nothing left to draw (its main thread goes idle, twice)."""
+    for _ in range(2):
+        pg.evaluate("() => new Promise(r => requestIdleCallback(() => r(), {timeout: 10000}))")
 
 
 def visit(pg, url: str, title: str, nav_label: str | None = None) -> tuple[float, float]:  # noqa: ANN001
     """A fresh page load of ``url``; or, with ``nav_label``, a click on that sidebar link (how a
     user moves between pages once the app is open)."""
+    mark = _mark(pg)
     t = time.perf_counter()
     if nav_label is None:
         pg.goto(url, wait_until="commit")
@@ -185,19 +235,15 @@ def visit(pg, url: str, title: str, nav_label: str | None = None) -> tuple[float
         pg.locator('[data-testid="stSidebarNav"] a', has_text=nav_label).first.click()
     pg.get_by_role("heading", name=title, exact=False).first.wait_for(state="visible", timeout=60_000)
     t_title = time.perf_counter() - t
-    pg.wait_for_timeout(150)  # let the script start reporting "running" if it is still going
-    _idle(pg)
-    return t_title, time.perf_counter() - t
+    return t_title, max(t_title, _idle(pg, mark))
 
 
 # -- actions (best effort: a page that changed its widgets prints n/a, never aborts) ---------------
 def _act(pg, fn) -> float | None:  # noqa: ANN001
     try:
-        t = time.perf_counter()
+        mark = _mark(pg)
         fn()
-        pg.wait_for_timeout(150)
-        _idle(pg)
-        return time.perf_counter() - t
+        return _idle(pg, mark)
     except Exception as exc:  # noqa: BLE001 - a benchmark reports, it does not stop
         print(f"    ({type(exc).__name__}: {str(exc).splitlines()[0][:100]})")
         return None
@@ -207,6 +253,7 @@ def actions(pg, base: str) -> dict[str, float | None]:  # noqa: ANN001
     res: dict[str, float | None] = {}
     pg.goto(base + "/datasets")
     _idle(pg)
+    _drawn(pg)  # a user clicks once the page is drawn
     res["Datasets: open another dataset"] = _act(pg, lambda: (
         pg.get_by_test_id("stSelectbox").first.click(), pg.get_by_role("option", name="set07").click()))
     res["Datasets: run the health check"] = _act(pg, lambda: pg.get_by_role(
@@ -215,25 +262,22 @@ def actions(pg, base: str) -> dict[str, float | None]:  # noqa: ANN001
         pg.get_by_label(re.compile(r"^Page \(of")).first.fill("2"), pg.keyboard.press("Enter")))
     pg.goto(base + "/training")
     _idle(pg)
+    _drawn(pg)
     res["Training: switch config"] = _act(pg, lambda: (
         pg.get_by_test_id("stSelectbox").first.click(), pg.get_by_role("option", name=re.compile("cfg07")).click()))
     pg.goto(base + "/monitor")
     _idle(pg)
+    _drawn(pg)
     res["Monitor: open another run"] = _act(pg, lambda: (
         pg.get_by_test_id("stSelectbox").nth(1).click(), pg.get_by_role("option").nth(5).click()))  # "Run"
     return res
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--workspace", type=Path, default=Path(tempfile.gettempdir()) / "nyx-bench-pages")
-    ap.add_argument("--keep", action="store_true", help="keep the workspace for the next run (default)")
-    args = ap.parse_args()
-    print(f"workspace {args.workspace} ({N_DATASETS} datasets x {N_IMAGES} images, {N_CONFIGS} configs, "
-          f"{N_RUNS} finished runs); machine: {os.cpu_count()} CPUs", flush=True)
-    build_workspace(args.workspace)
+def walk(workspace: Path) -> tuple[tuple[float, float, float], list[tuple[str, float, float, float, float]],
+                                   dict[str, float | None]]:
+    """One fresh server, every page twice, then the actions: (RSS at start, idle, end), page rows, actions."""
     log = Path(tempfile.gettempdir()) / "nyx-bench-pages-server.log"
-    proc, base = start_server(args.workspace, log)
+    proc, base = start_server(workspace, log)
     from playwright.sync_api import sync_playwright
 
     rss0, _ = server_usage(proc)
@@ -243,6 +287,7 @@ def main() -> None:
             browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True,
                                          args=["--no-sandbox", "--disable-gpu", "--headless"])
             ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
+            ctx.add_init_script(WATCH)
             pg = ctx.new_page()
             pg.set_default_timeout(60_000)
             time.sleep(1.0)
@@ -250,24 +295,60 @@ def main() -> None:
             for visit_no in (1, 2):
                 for path, label, title in pages_of_app():
                     _, cpu0 = server_usage(proc)
-                    t_title, t_done = visit(pg, f"{base}/{path}", title, label if visit_no == 2 else None)
+                    try:
+                        t_title, t_done = visit(pg, f"{base}/{path}", title, label if visit_no == 2 else None)
+                    except Exception:
+                        print(f"  ({label}, visit {visit_no}: the page did not finish; server log: {log})")
+                        raise
                     rss, cpu1 = server_usage(proc)
                     rows.append((f"{title} ({'first' if visit_no == 1 else 'second'})", t_title, t_done, rss,
                                  cpu1 - cpu0))
+                    _drawn(pg)  # a user looks at a page before moving on: the next click finds the browser free
             acts = actions(pg, base)
             rss_end, _ = server_usage(proc)
             browser.close()
     finally:
         os.killpg(proc.pid, 15)
-    print(f"\nserver RSS: {rss0:.0f} MB at start, {rss_idle:.0f} MB idle with a browser attached, "
+        proc.wait(30)
+    return (rss0, rss_idle, rss_end), rows, acts
+
+
+def _median(xs: list[float]) -> float:
+    xs = sorted(xs)
+    return xs[len(xs) // 2] if len(xs) % 2 else (xs[len(xs) // 2 - 1] + xs[len(xs) // 2]) / 2
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--workspace", type=Path, default=Path(tempfile.gettempdir()) / "nyx-bench-pages")
+    ap.add_argument("--keep", action="store_true", help="keep the workspace for the next run (default)")
+    ap.add_argument("--runs", type=int, default=1,
+                    help="walks, each on a fresh server; the table shows each figure's median (a shared machine)")
+    args = ap.parse_args()
+    print(f"workspace {args.workspace} ({N_DATASETS} datasets x {N_IMAGES} images, {N_CONFIGS} configs, "
+          f"{N_RUNS} finished runs); machine: {os.cpu_count()} CPUs", flush=True)
+    build_workspace(args.workspace)
+    load0 = os.getloadavg()
+    walks = []
+    for n in range(max(1, args.runs)):
+        walks.append(walk(args.workspace))
+        if args.runs > 1:
+            print(f"  walk {n + 1}/{args.runs} done", flush=True)
+    load1 = os.getloadavg()
+    rss0, rss_idle, rss_end = (_median([w[0][i] for w in walks]) for i in range(3))
+    print(f"\nload average (1 min) {load0[0]:.2f} before, {load1[0]:.2f} after"
+          + (f"; medians of {len(walks)} walks" if len(walks) > 1 else ""))
+    print(f"server RSS: {rss0:.0f} MB at start, {rss_idle:.0f} MB idle with a browser attached, "
           f"{rss_end:.0f} MB after everything")
     print(f"\n{'page (visit)':<34}{'title':>8}{'done':>8}{'RSS MB':>9}{'CPU s':>8}")
-    for name, t1, t2, rss, cpu in rows:
+    for i, (name, *_rest) in enumerate(walks[0][1]):
+        t1, t2, rss, cpu = (_median([w[1][i][k] for w in walks]) for k in range(1, 5))
         flag = "" if t1 < 1.0 else "  > 1 s"
         print(f"{name:<34}{t1:>7.2f}s{t2:>7.2f}s{rss:>9.0f}{cpu:>8.2f}{flag}")
     print(f"\n{'action':<40}{'done':>8}")
-    for name, t in acts.items():
-        print(f"{name:<40}{(f'{t:.2f}s' if t is not None else 'n/a'):>8}")
+    for name in walks[0][2]:
+        got = [w[2][name] for w in walks if w[2].get(name) is not None]
+        print(f"{name:<40}{(f'{_median(got):.2f}s' if got else 'n/a'):>8}")
 
 
 if __name__ == "__main__":

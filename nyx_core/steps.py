@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import random
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -573,8 +574,10 @@ def image_files(folder: Path) -> list[Path]:
     folder = Path(folder)
     if not folder.is_dir():
         return []
-    found = [p for p in folder.iterdir() if not p.name.startswith(".") and is_trainable_image(p)]
-    return sorted((p for p in found if p.is_file()), key=lambda p: str(p))
+    # entry.is_file() comes from the directory listing: no stat per image
+    with os.scandir(folder) as it:
+        found = [Path(e.path) for e in it if not e.name.startswith(".") and is_trainable_image(e.name) and e.is_file()]
+    return sorted(found, key=lambda p: str(p))
 
 
 def read_image_size(path: Path) -> Size:

@@ -57,6 +57,11 @@ def all_thumbnails_cached(ws: Workspace, images: list[Path], size: int = 256, *,
     return not _missing(ws, images, size, square)
 
 
+def missing_thumbnails(ws: Workspace, images: list[Path], size: int = 256, *, square: bool = False) -> list[Path]:
+    """The images among ``images`` whose thumbnail is not on disk yet (stats only, nothing decoded)."""
+    return _missing(ws, images, size, square)
+
+
 def _missing(ws: Workspace, images: list[Path], size: int, square: bool) -> list[Path]:
     todo = []
     for image in images:
@@ -69,23 +74,27 @@ def _missing(ws: Workspace, images: list[Path], size: int, square: bool) -> list
 
 
 def make_thumbnails(ws: Workspace, images: list[Path], size: int = 256, *, square: bool = False,
-                    progress: Callable[[int, int], None] | None = None) -> int:
-    """Make the missing thumbnails of ``images`` (a gallery page) up front, a few at a time, so the
-    page can show counted progress instead of sitting silent while 48 images are decoded. Returns
-    how many were made; unreadable images are left for the gallery to report."""
+                    progress: Callable[[int, int], None] | None = None,
+                    each: Callable[[Path, Path | None], None] | None = None) -> int:
+    """Make the missing thumbnails of ``images`` (a gallery page), a few at a time, so the page
+    can show counted progress instead of sitting silent while 48 images are decoded. ``each(image,
+    thumbnail or None if unreadable)`` is called in the caller's thread as each one is ready, in
+    order (a page fills that tile). Returns how many were attempted."""
     todo = _missing(ws, images, size, square)
     if not todo:
         return 0
 
-    def one(image: Path) -> None:
+    def one(image: Path) -> Path | None:
         try:
-            thumbnail(ws, image, size, square=square)
+            return thumbnail(ws, image, size, square=square)
         except (NyxError, OSError):
-            pass
+            return None
 
     # Pillow releases the GIL while it decodes and resizes: threads use every core
     with ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1))) as pool:
-        for i, _ in enumerate(pool.map(one, todo), 1):
+        for i, (image, made) in enumerate(zip(todo, pool.map(one, todo)), 1):
+            if each:
+                each(image, made)
             if progress:
                 progress(i, len(todo))
     return len(todo)

@@ -3,12 +3,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pandas as pd
 import streamlit as st
 
 from nyx_core.datasets.caption_ops import Preview
 from nyx_core.datasets.health import HealthReport
 from nyx_core.datasets.ingest import IngestReport
+from nyx_ui.tables import frame
 
 
 def flash(kind: str, text: str) -> None:
@@ -45,10 +45,10 @@ def ingest_report(report: IngestReport) -> None:
     (st.success if report.taken else st.warning)(report.summary())
     if report.renamed:
         with st.expander(f"Renamed to avoid overwriting ({len(report.renamed)})"):
-            st.dataframe(pd.DataFrame(report.renamed, columns=["from", "saved as"]), hide_index=True)
+            st.dataframe(frame(report.renamed, columns=["from", "saved as"]), hide_index=True)
     if report.skipped:
         with st.expander(f"Skipped ({len(report.skipped)})", expanded=True):
-            st.dataframe(pd.DataFrame(report.skipped, columns=["file", "why"]), hide_index=True,
+            st.dataframe(frame(report.skipped, columns=["file", "why"]), hide_index=True,
                          width="stretch")
 
 
@@ -57,7 +57,7 @@ def preview_block(pv: Preview, root: Path) -> None:
     if pv.samples:
         rows = [{"image": s.image.relative_to(root).as_posix(), "before": s.before if s.before is not None
                  else "(no caption)", "after": s.after} for s in pv.samples]
-        st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+        st.dataframe(frame(rows), hide_index=True, width="stretch")
 
 
 def tag_grid(freq: list[tuple[str, int]], key: str) -> list[str]:
@@ -65,7 +65,7 @@ def tag_grid(freq: list[tuple[str, int]], key: str) -> list[str]:
 
     The grid is a custom component; where it cannot render (AppTest) it yields no selection and the
     page's multiselect does the job."""
-    df = pd.DataFrame(freq, columns=["tag", "count"])
+    df = frame(freq, columns=["tag", "count"])
     try:
         from st_aggrid import AgGrid, GridOptionsBuilder
 
@@ -82,7 +82,7 @@ def tag_grid(freq: list[tuple[str, int]], key: str) -> list[str]:
         return []
     if rows is None:
         return []
-    if isinstance(rows, pd.DataFrame):
+    if hasattr(rows, "columns"):  # a DataFrame (st_aggrid's newer versions)
         return [str(t) for t in rows.get("tag", [])]
     return [str(r.get("tag")) for r in rows if isinstance(r, dict)]
 

@@ -9,7 +9,6 @@ import json
 import time
 from pathlib import Path
 
-import pandas as pd
 import streamlit as st
 
 from nyx_core.errors import NyxError
@@ -17,6 +16,7 @@ from nyx_core.fsutil import human_size
 from nyx_core.lora.info import LoraInfo, inspect
 from nyx_core.lora.metadata import EDITABLE, default_edited_name, edited, user_fields, write_with_metadata
 from nyx_core.lora.st import read_header
+from nyx_ui.tables import frame
 
 MAX_LISTED = 400
 
@@ -60,7 +60,7 @@ def overview(info: LoraInfo) -> None:
     c[3].metric("Tensors", f"{len(info.tensors):,}")
     c[4].metric("Size", human_size(info.file_size))
     if info.summary:
-        st.dataframe(pd.DataFrame({"": list(info.summary), "value": [str(v) for v in info.summary.values()]}),
+        st.dataframe(frame({"": list(info.summary), "value": [str(v) for v in info.summary.values()]}),
                      hide_index=True, width="stretch", key="tools_summary")
     else:
         st.caption("No training metadata in this file.")
@@ -70,7 +70,7 @@ def tags(info: LoraInfo) -> None:
     if not info.tags:
         st.caption("No tag frequency in this file (sd-scripts writes ss_tag_frequency for captioned datasets).")
         return
-    df = pd.DataFrame(info.tags, columns=["tag", "count"])
+    df = frame(info.tags, columns=["tag", "count"])
     left, right = st.columns([2, 3], gap="large")
     with left:
         # st.dataframe sorts by any column on a header click
@@ -85,7 +85,7 @@ def tags(info: LoraInfo) -> None:
 def tensors(info: LoraInfo) -> None:
     needle = st.text_input("Filter tensors", key="tools_tensor_filter", placeholder="e.g. attn1 or lora_te")
     rows = [t for t in info.tensors if needle.lower() in t.name.lower()] if needle else info.tensors
-    df = pd.DataFrame({"name": [t.name for t in rows], "dtype": [t.dtype for t in rows],
+    df = frame({"name": [t.name for t in rows], "dtype": [t.dtype for t in rows],
                        "shape": [" × ".join(map(str, t.shape)) or "scalar" for t in rows],
                        "parameters": [t.params for t in rows]})
     st.caption(f"{len(rows):,} of {len(info.tensors):,} tensors · {sum(t.params for t in rows):,} parameters")

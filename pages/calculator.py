@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pandas as pd
 import streamlit as st
 
 from nyx_core.buckets import BucketSpec, check_reso_steps
@@ -25,6 +24,7 @@ from nyx_core.steps import (
     speeds_from_jobs,
 )
 from nyx_ui.context import get_workspace
+from nyx_ui.tables import frame
 
 st.title("Step calculator")
 st.caption(
@@ -103,7 +103,7 @@ if use_dataset:
         st.warning(f"{name} has no `<repeats>_<concept>` folders with images, so sd-scripts would find nothing.")
     else:
         st.dataframe(
-            pd.DataFrame([{"concept": s.name, "images": len(s.image_sizes), "repeats": s.num_repeats,
+            frame([{"concept": s.name, "images": len(s.image_sizes), "repeats": s.num_repeats,
                            "images × repeats": len(s.image_sizes) * s.num_repeats} for s in subsets]),
             hide_index=True,
         )
@@ -194,7 +194,7 @@ ds = report.datasets[0] if report.datasets else None
 if ds is not None and ds.buckets:
     st.markdown("**Buckets**" + ("" if ds.enable_bucket else " (bucketing off: one size)"))
     st.dataframe(
-        pd.DataFrame([{"resolution": f"{r.resolution[0]}×{r.resolution[1]}", "images × repeats": r.count,
+        frame([{"resolution": f"{r.resolution[0]}×{r.resolution[1]}", "images × repeats": r.count,
                        "batches": r.batches} for r in ds.buckets]),
         hide_index=True,
     )
@@ -202,7 +202,7 @@ if ds is not None and ds.buckets:
 if ds is not None and use_dataset and ds.image_buckets:
     with st.expander("Which image sizes go to which bucket"):
         st.dataframe(
-            pd.DataFrame([{"image size": f"{r.size[0]}×{r.size[1]}", "images": r.images,
+            frame([{"image size": f"{r.size[0]}×{r.size[1]}", "images": r.images,
                            "reg": "yes" if r.is_reg else "", "repeats": r.num_repeats,
                            "resized to": f"{r.resized_size[0]}×{r.resized_size[1]}",
                            "bucket": f"{r.bucket[0]}×{r.bucket[1]}"} for r in ds.image_buckets]),

@@ -7,9 +7,9 @@ from nyx_ui import files_view as fv
 fv.init_state()
 if st.session_state.pop("files_switch_to_training", False):
     st.switch_page("pages/training.py")
-fm = fv.manager()
 
 st.title("Files")
+fm = fv.manager()
 
 with st.sidebar:
     fv.folder_tree(fm)

@@ -7,10 +7,9 @@ from nyx_core.jobs import JobManager
 from nyx_core.system import disk_free, gpu_summary
 from nyx_ui.context import get_settings, get_workspace
 
+st.title("Nyx Trainer")  # first: the title shows before anything reads the workspace
 ws = get_workspace()
 settings = get_settings()
-
-st.title("Nyx Trainer")
 st.caption(f"Workspace `{ws.root}` · {human_size(disk_free(ws.root))} free")
 
 found, why = settings.sd_scripts_status()

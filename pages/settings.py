@@ -11,10 +11,9 @@ from nyx_core.settings import Secret, find_sd_scripts
 from nyx_ui import doctor_view
 from nyx_ui.context import get_settings, get_workspace
 
+st.title("Settings")
 ws = get_workspace()
 settings = get_settings()
-
-st.title("Settings")
 st.caption(f"Workspace: `{ws.root}` (set `NYX_WORKSPACE` to move it). Environment variables override what is saved here.")
 
 flash = st.session_state.pop("settings_flash", None)

@@ -188,3 +188,63 @@ def test_replace_existing_falls_back_to_a_plain_rename(tmp_path, monkeypatch):
             tmp.write_text("new")
             fsutil.replace_existing(str(tmp), str(path))
             assert path.read_text() == "new" and not tmp.exists()
+
+
+def test_undo_an_older_entry_out_of_order(ws, layout):
+    """Any history entry can be undone: only captions still as it left them are restored; the ones a
+    newer operation rewrote are skipped and named, and the newer operations stay undoable."""
+    folder = layout.root / "5_ohwx"
+    imgs = layout.images()
+    start = _bytes(layout)
+    caption_ops.apply(layout, TagOp("add", tags=("x",)), images=imgs[:2])  # 0.txt, 1.txt
+    after_x = _bytes(layout)
+    caption_ops.apply(layout, TagOp("add", tags=("y",)), images=imgs[1:3])  # 1.txt (again), 2.txt
+    after_y = _bytes(layout)
+    caption_ops.apply(layout, TagOp("add", tags=("z",)), images=[imgs[3]])  # creates 3.txt
+    oldest = caption_ops.undo_history(layout)[-1]
+    assert oldest.op == "add x at the end"
+
+    res = caption_ops.undo(ws, layout, oldest)
+    assert res.op == "add x at the end" and res.restored == 1
+    assert res.skipped == ["5_ohwx/1.txt"] and res.newer == {"5_ohwx/1.txt": "add y at the end"}
+    assert (folder / "0.txt").read_bytes() == start["0.txt"]  # restored, BOM and CRLF included
+    assert (folder / "1.txt").read_bytes() == after_y["1.txt"]  # y's work is kept
+    assert [h.op for h in caption_ops.undo_history(layout)] == ["add z at the end", "add y at the end"]
+
+    # the middle entry by its journal name; it still restores what it changed (1.txt back to x's bytes)
+    middle = caption_ops.undo_history(layout)[1]
+    res = caption_ops.undo(ws, layout, middle.journal)
+    assert res.restored == 2 and res.skipped == []
+    assert (folder / "1.txt").read_bytes() == after_x["1.txt"] and (folder / "2.txt").read_bytes() == start["2.txt"]
+    with pytest.raises(UndoError, match="no undo entry"):
+        caption_ops.undo(ws, layout, middle.journal)  # it left the history
+    assert caption_ops.undo(ws, layout).op == "add z at the end"  # newest first still works
+    assert not (folder / "3.txt").exists()
+
+
+def test_newest_first_undo_is_unchanged_when_ops_touch_the_same_captions(ws, layout):
+    """Undoing newest first through operations that rewrote the same captions walks back every
+    state exactly, with nothing skipped (the out-of-order rule never fires for the newest entry)."""
+    states = [_bytes(layout)]
+    for tag in ("p", "q", "r"):
+        caption_ops.apply(layout, TagOp("add", tags=(tag,)))
+        states.append(_bytes(layout))
+    for expected in reversed(states[:-1]):
+        res = caption_ops.undo(ws, layout)
+        assert res.skipped == [] and res.newer == {}
+        assert _bytes(layout) == expected
+
+
+def test_an_unsealed_older_journal_leaves_newer_work_alone(ws, layout):
+    """A tagging job's journal that was never sealed (no after_sha256): undone newest, it restores all
+    (as before); undone out of order, it skips what a newer operation rewrote."""
+    folder = layout.root / "5_ohwx"
+    start = _bytes(layout)
+    caption_ops.record_undo(layout, "WD14 tagging (unsealed)", layout.images()[:2])
+    (folder / "0.txt").write_text("tagger wrote this")
+    (folder / "1.txt").write_text("tagger wrote this too")
+    caption_ops.apply(layout, TagOp("add", tags=("n",)), images=[layout.images()[1]])
+    newest_after = (folder / "1.txt").read_bytes()
+    res = caption_ops.undo(ws, layout, caption_ops.undo_history(layout)[1])
+    assert res.skipped == ["5_ohwx/1.txt"] and res.restored == 1
+    assert (folder / "0.txt").read_bytes() == start["0.txt"] and (folder / "1.txt").read_bytes() == newest_after

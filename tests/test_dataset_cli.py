@@ -120,3 +120,61 @@ def test_undo_lists_history_and_skipped(ws):
     r = nyx(ws, "dataset", "undo", "u")
     assert r.returncode == 0 and "1 caption(s) restored" in r.stdout and "1_c/b.txt" in r.stdout
     assert (folder / "a.txt").read_text() == "cat, one" and (folder / "b.txt").read_text() == "mine now"
+
+
+def test_exclude_include_and_list(ws):
+    from nyx_core.datasets.manager import create_dataset
+
+    create_dataset(ws, "x", "c", 2)
+    folder = ws.datasets / "x" / "2_c"
+    for name in ("a", "b"):
+        Image.new("RGB", (8, 8)).save(folder / f"{name}.png")
+        (folder / f"{name}.txt").write_text("cat")
+    r = nyx(ws, "dataset", "exclude", "x", "a.png", "2_c/b.png")
+    assert r.returncode == 0, r.stderr
+    assert "excluded 2_c/a.png with a.txt" in r.stdout and "2 image(s) out of training" in r.stdout
+    assert not any(folder.iterdir())
+    r = nyx(ws, "dataset", "ls")
+    assert "x: 0 images, 2 excluded" in r.stdout
+    assert json.loads(nyx(ws, "dataset", "ls", "--json").stdout)[0]["excluded_count"] == 2
+    r = nyx(ws, "dataset", "excluded", "x")
+    assert r.stdout.splitlines() == ["2_c/a.png", "2_c/b.png"]
+    # a clash is one line, exit 1, nothing moved
+    Image.new("RGB", (8, 8)).save(folder / "a.png")
+    r = nyx(ws, "dataset", "include", "x", "a.png")
+    assert r.returncode == 1 and r.stderr.count("\n") == 1 and "a.png already exists in 2_c" in r.stderr
+    (folder / "a.png").unlink()
+    # the concept folder is gone: the listing says so, include asks for --concept, then takes it
+    folder.rename(ws.datasets / "x" / "1_other")
+    assert "2_c/a.png  (its concept is gone: include with --concept)" in nyx(ws, "dataset", "excluded", "x").stdout
+    r = nyx(ws, "dataset", "include", "x", "a.png")
+    assert r.returncode == 1 and "gone; say which concept to put it back into: other" in r.stderr
+    r = nyx(ws, "dataset", "include", "x", "2_c/a.png", "b.png", "--concept", "other")
+    assert r.returncode == 0 and "included 1_other/a.png" in r.stdout and "included 1_other/b.png" in r.stdout
+    assert (ws.datasets / "x" / "1_other" / "b.txt").read_text() == "cat"
+    r = nyx(ws, "dataset", "exclude", "x", "nope.png")
+    assert r.returncode == 1 and r.stderr.count("\n") == 1 and "nope.png is not an image of dataset 'x'" in r.stderr
+
+
+def test_undo_an_older_entry_by_number(ws):
+    from nyx_core.datasets.manager import create_dataset
+
+    create_dataset(ws, "u", "c", 1)
+    folder = ws.datasets / "u" / "1_c"
+    for name in ("a", "b"):
+        Image.new("RGB", (8, 8)).save(folder / f"{name}.png")
+        (folder / f"{name}.txt").write_text("cat")
+    assert nyx(ws, "dataset", "tags", "u", "--add", "one").returncode == 0
+    (folder / "b.txt").write_text("cat, one, mine")  # a hand edit after "one"
+    assert nyx(ws, "dataset", "tags", "u", "--add", "two", "--front").returncode == 0
+    lines = nyx(ws, "dataset", "undo", "u", "--list").stdout.splitlines()
+    assert lines[0].startswith(" 1 ") and "add two" in lines[0] and lines[1].startswith(" 2 ") and "add one" in lines[1]
+    r = nyx(ws, "dataset", "undo", "u", "--entry", "2")
+    assert r.returncode == 0, r.stderr
+    assert "undid 'add one at the end': 0 caption(s) restored" in r.stdout
+    assert "1_c/a.txt  (rewritten by a newer operation: add two at the front)" in r.stdout
+    r = nyx(ws, "dataset", "undo", "u", "--entry", "2")
+    assert r.returncode == 1 and r.stderr.count("\n") == 1 and "has 1 entry" in r.stderr
+    r = nyx(ws, "dataset", "undo", "u", "--entry", "1")
+    assert r.returncode == 0 and "2 caption(s) restored" in r.stdout
+    assert (folder / "a.txt").read_text() == "cat, one" and (folder / "b.txt").read_text() == "cat, one, mine"

@@ -153,10 +153,10 @@ def test_gallery_pages_follow_the_filter(ws):
             (f / f"{i:03d}.txt").write_text("common" if i < 55 else "rare")
     at = _page().run()
     opens = lambda: [b.label for b in at.button if b.key and b.key.startswith("ds_open_")]  # noqa: E731
-    assert len(opens()) == 48
-    at.number_input(key="ds_page").set_value(3).run()
+    assert len(opens()) == 24
+    at.number_input(key="ds_page").set_value(5).run()
     assert opens() == [f"{i:03d}.png" for i in range(96, 100)]
-    at.selectbox(key="ds_f_tag").select("common").run()  # 55 images: 2 pages
+    at.selectbox(key="ds_f_tag").select("common").run()  # 55 images: 3 pages, so page 5 becomes 3
     assert not at.exception
     assert opens() == [f"{i:03d}.png" for i in range(48, 55)]
 
@@ -257,3 +257,93 @@ def test_rename_move_and_delete_one_image_carry_its_caption(ws):
     assert any("Moved img0.png and 1 file(s) with it to the trash" in s.value for s in at.success)
     tiles = " ".join(c.value for c in at.caption)
     assert "66×64 → bucket" in tiles  # size and bucket under each image
+
+
+def test_a_first_view_draws_every_tile_then_fills_in_its_preview(ws):
+    # a dataset's first view: the previews are not made yet; the tiles and the rest of the page come
+    # first (names, sizes, captions), and the previews are made last, each into its own tile
+    import ast
+
+    from nyx_core.thumbnails import missing_thumbnails
+
+    f = _dataset(ws, n=4)
+    (f / "img3.png").write_bytes(b"not an image")
+    images = sorted(p for p in f.iterdir() if p.suffix == ".png")
+    assert len(missing_thumbnails(ws, images, 256, square=True)) == 4
+    at = _page().run()
+    assert not at.exception
+    assert {b.label for b in at.button if b.key and b.key.startswith("ds_open_")} == {
+        "img0.png", "img1.png", "img2.png", "img3.png"}
+    assert missing_thumbnails(ws, images, 256, square=True) == [images[3]]  # made, except the bad one
+    assert len(at.get("image")) == 3  # each readable image's preview is in its tile
+    assert any(w.value == "unreadable" for w in at.warning)
+    assert not any("Making preview" in c.value for c in at.caption)
+    # made after everything else is drawn: the page's last statement
+    tree = ast.parse((REPO_ROOT / "pages" / "datasets.py").read_text())
+    assert ast.unparse(tree.body[-1]) == "fill_previews()"
+
+
+def test_exclude_from_tile_and_panel_then_include_back(ws):
+    f = _dataset(ws)
+    (f / "img1.npz").write_bytes(b"latents")
+    at = _page().run()
+    _button(at, "ds_excl_5_ohwx cat/img1.png").click().run()  # the tile's exclude
+    assert not at.exception
+    kept = ws.datasets / "cats" / ".nyx" / "excluded" / "5_ohwx cat"
+    assert sorted(p.name for p in kept.iterdir()) == ["img1.npz", "img1.png", "img1.txt"]
+    assert any("Excluded img1.png with img1.npz, img1.txt from training" in s.value for s in at.success)
+    assert {m.label: m.value for m in at.metric}["Images"] == "2"  # no longer counted
+    assert not any(b.key == "ds_open_5_ohwx cat/img1.png" for b in at.button)
+    assert any(e.label == "Excluded from training (1)" for e in at.expander)
+
+    # the selected-image panel excludes too
+    _button(at, "ds_open_5_ohwx cat/img0.png").click().run()
+    _button(at, "ds_excl_go").click().run()
+    assert not at.exception and (kept / "img0.png").exists() and (kept / "img0.txt").exists()
+    assert any(e.label == "Excluded from training (2)" for e in at.expander)
+
+    # include back: a clash is refused in one line, nothing moves
+    Image.new("RGB", (8, 8)).save(f / "img0.png")
+    _button(at, "ds_incl_5_ohwx cat/img0.png").click().run()
+    assert not at.exception
+    assert any("img0.png already exists in 5_ohwx cat" in e.value for e in at.error)
+    assert (kept / "img0.png").exists() and (kept / "img0.txt").exists()
+    (f / "img0.png").unlink()
+    _button(at, "ds_incl_5_ohwx cat/img1.png").click().run()
+    assert not at.exception
+    assert sorted(p.name for p in f.glob("img1*")) == ["img1.npz", "img1.png", "img1.txt"]
+    assert any("img1.png is back in 5_ohwx cat" in s.value for s in at.success)
+    assert {m.label: m.value for m in at.metric}["Images"] == "2"
+
+    # its concept is gone: the row asks for one, and includes into it
+    (f).rename(ws.datasets / "cats" / "3_kitten")
+    at.run()
+    assert at.selectbox(key="ds_incl_to_5_ohwx cat/img0.png").value == "kitten"
+    _button(at, "ds_incl_5_ohwx cat/img0.png").click().run()
+    assert not at.exception
+    assert (ws.datasets / "cats" / "3_kitten" / "img0.png").exists()
+    assert not any(e.label.startswith("Excluded from training") for e in at.expander)
+
+
+def test_undo_an_older_history_entry_from_its_row(ws):
+    f = _dataset(ws)
+    before = (f / "img0.txt").read_bytes()
+    at = _page().run()
+    for tag in ("one", "two"):
+        at.text_input(key="ds_trigger_cats").input(tag).run()
+        _button(at, "ds_add_all").click().run()
+        _button(at, "ds_apply").click().run()
+    (f / "img2.txt").write_text("mine")  # img2's caption was created by "one", rewritten by "two", now by hand
+    rows = [b for b in at.button if b.key and b.key.startswith("ds_undo_entry_")]
+    assert len(rows) == 2 and all(b.label == "Undo this" for b in rows)
+    rows[1].click().run()  # the older entry, "add one", out of order
+    assert not at.exception
+    assert any("Undid 'add one at the front': 0 caption(s) restored; 3 left alone" in w.value for w in at.warning)
+    assert any("5_ohwx cat/img0.txt  (rewritten since by: add two at the front)" in c.value for c in at.code)
+    assert (f / "img0.txt").read_bytes() == b"two, one, cat, sitting\r\n"
+    assert any(e.label.startswith("Undo history (1 operation(s)") for e in at.expander)
+    # the newest entry still undoes as before: "two" comes off, hand edit kept
+    _button(at, "ds_undo").click().run()
+    assert (f / "img0.txt").read_bytes() == b"one, cat, sitting\r\n" and (f / "img2.txt").read_text() == "mine"
+    assert not any(b.key and b.key.startswith("ds_undo_entry_") for b in at.button)
+    assert before != (f / "img0.txt").read_bytes()

@@ -69,3 +69,18 @@ def test_clear(ws) -> None:
     t = thumbnail(ws, _img(ws.root / "c.webp", (50, 50)))
     clear_thumbnails(ws)
     assert not t.exists()
+
+
+def test_make_thumbnails_hands_each_one_over_in_order(ws) -> None:
+    from nyx_core.thumbnails import make_thumbnails, missing_thumbnails
+
+    good = [_img(ws.root / f"g{i}.png", (40 + i, 30)) for i in range(5)]
+    bad = ws.root / "bad.png"
+    bad.write_bytes(b"nope")
+    got, ticks = [], []
+    made = make_thumbnails(ws, [*good[:2], bad, *good[2:]], 64, each=lambda im, t: got.append((im, t)),
+                           progress=lambda d, n: ticks.append((d, n)))
+    assert made == 6 and [im for im, _ in got] == [*good[:2], bad, *good[2:]]
+    assert [t is None for _, t in got] == [False, False, True, False, False, False]
+    assert all(t == thumbnail(ws, im, 64) for im, t in got if t is not None)
+    assert ticks[-1] == (6, 6) and missing_thumbnails(ws, good, 64) == []

@@ -65,10 +65,29 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--json", action="store_true")
     q.set_defaults(func=cmd_tags)
 
-    q = ds.add_parser("undo", help="undo the last bulk tag operation (captions edited since are left alone)")
+    q = ds.add_parser("undo", help="undo the last bulk tag operation, or an older one (captions edited since "
+                                   "are left alone)")
     q.add_argument("--list", action="store_true", help="show the operations that can be undone, newest first")
+    q.add_argument("--entry", metavar="N|ID", help="undo this entry of --list (1 is the newest) out of order")
     q.add_argument("name")
     q.set_defaults(func=cmd_undo)
+
+    q = ds.add_parser("exclude", help="take images out of training without deleting them (caption and caches "
+                                      "go with them)")
+    q.add_argument("name")
+    q.add_argument("images", nargs="+", metavar="IMAGE", help="'10_concept/a.png', or 'a.png' when unambiguous")
+    q.set_defaults(func=cmd_exclude)
+
+    q = ds.add_parser("include", help="put excluded images back into training")
+    q.add_argument("name")
+    q.add_argument("images", nargs="+", metavar="IMAGE", help="as 'nyx dataset excluded' lists them")
+    q.add_argument("--concept", help="concept to put them into (needed when their own concept is gone)")
+    q.set_defaults(func=cmd_include)
+
+    q = ds.add_parser("excluded", help="list the images excluded from training")
+    q.add_argument("name")
+    q.add_argument("--json", action="store_true")
+    q.set_defaults(func=cmd_excluded)
 
     q = ds.add_parser("rename", help="rename a dataset")
     q.add_argument("name")
@@ -102,20 +121,23 @@ def _split(text: str) -> tuple[str, ...]:
 
 
 def cmd_ls(args: argparse.Namespace) -> int:
+    from nyx_core.datasets.exclusion import excluded_count
     from nyx_core.datasets.layout import list_datasets
     from nyx_core.datasets.manager import summarize
 
     ws = workspace(args)
     rows = [summarize(layout) for layout in list_datasets(ws)]
+    excluded = {r.name: excluded_count(ws, r.name) for r in rows}
     if args.json:
-        print_json([r.to_dict() for r in rows])
+        print_json([{**r.to_dict(), "excluded_count": excluded[r.name]} for r in rows])
         return 0
     if not rows:
         print("no datasets yet: nyx dataset create NAME --concept C --repeats N")
     for r in rows:
         concepts = ", ".join(f"{c.folder} ({c.images})" for c in r.concepts) or "no concepts"
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(r.modified))
-        print(f"{r.name}: {r.image_count} images, {r.captioned_count} captioned, "
+        out = f", {excluded[r.name]} excluded" if excluded[r.name] else ""
+        print(f"{r.name}: {r.image_count} images{out}, {r.captioned_count} captioned, "
               f"{human_size(r.size_bytes)}, modified {when} | {concepts}")
     return 0
 
@@ -280,19 +302,76 @@ def cmd_undo(args: argparse.Namespace) -> int:
 
     ws = workspace(args)
     layout = scan_dataset(ws, args.name)
+    history = caption_ops.undo_history(layout)
     if args.list:
-        history = caption_ops.undo_history(layout)
         if not history:
             print(f"nothing to undo in {layout.name}")
-        for info in history:
-            print(f"{time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(info.at))}  {info.count:>6} caption(s)  {info.op}")
+        for i, info in enumerate(history, 1):
+            print(f"{i:>2}  {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(info.at))}  "
+                  f"{info.count:>6} caption(s)  {info.op}  [{info.journal.removesuffix('.json')}]")
         return 0
-    result = caption_ops.undo(ws, layout)
+    entry = None
+    if args.entry is not None:
+        text = args.entry.strip()
+        if text.isdigit() and len(text) <= 3:  # a position in --list; longer numbers are entry ids
+            if not 1 <= int(text) <= len(history):
+                raise caption_ops.UndoError(f"--entry {text}: the undo history of {layout.name} has "
+                                            f"{len(history)} entr{'y' if len(history) == 1 else 'ies'}; "
+                                            f"see: nyx dataset undo {layout.name} --list")
+            entry = history[int(text) - 1]
+        else:
+            entry = text if text.endswith(".json") else text + ".json"
+    result = caption_ops.undo(ws, layout, entry)
     print(f"undid '{result.op}': {result.restored} caption(s) restored")
     if result.skipped:
-        print(f"left {len(result.skipped)} caption(s) alone: edited since the operation:")
+        print(f"left {len(result.skipped)} caption(s) alone: changed since the operation:")
         for rel in result.skipped:
-            print(f"  {rel}")
+            why = f"  (rewritten by a newer operation: {result.newer[rel]})" if rel in result.newer else ""
+            print(f"  {rel}{why}")
+    return 0
+
+
+def cmd_exclude(args: argparse.Namespace) -> int:
+    from nyx_core.datasets.exclusion import exclude_images
+
+    done = exclude_images(workspace(args), args.name, args.images)
+    for e in done:
+        extra = f" with {', '.join(c.name for c in e.companions)}" if e.companions else ""
+        print(f"excluded {e.key}{extra}")
+    print(f"{len(done)} image(s) out of training; put back with: nyx dataset include {args.name} IMAGE")
+    return 0
+
+
+def cmd_include(args: argparse.Namespace) -> int:
+    from nyx_core.datasets.exclusion import include_images
+
+    ws = workspace(args)
+    for path in include_images(ws, args.name, args.images, concept=args.concept):
+        print(f"included {path.parent.name}/{path.name}")
+    return 0
+
+
+def cmd_excluded(args: argparse.Namespace) -> int:
+    from nyx_core.datasets.exclusion import excluded_images
+    from nyx_core.datasets.layout import scan_dataset
+    from nyx_core.names import shown
+
+    ws = workspace(args)
+    layout = scan_dataset(ws, args.name)
+    rows = excluded_images(ws, args.name)
+    if args.json:
+        print_json([{"image": e.key, "concept_folder": e.concept_folder,
+                     "home": (shown(h.folder.name) if (h := e.home(layout)) else None),
+                     "companions": [c.name for c in e.companions]} for e in rows])
+        return 0
+    if not rows:
+        print(f"no images excluded in {layout.name}")
+    for e in rows:
+        home = e.home(layout)
+        where = ("" if home is not None and shown(home.folder.name) == e.concept_folder
+                 else f"  (goes back to {shown(home.folder.name)})" if home is not None
+                 else "  (its concept is gone: include with --concept)")
+        print(f"{e.key}{where}")
     return 0
 
 

@@ -3,9 +3,10 @@
 Undo keeps the exact previous bytes of every caption a bulk operation changed (base64, with the
 SHA-256 of what the operation wrote) in one journal per operation, ``<dataset>/.nyx/undo/<ns>.json``;
 a caption that did not exist is stored as null. A journal is written *before* any caption changes,
-so even an operation cut short half-way can be undone. The last ``UNDO_LEVELS`` operations are kept
-and undone newest first. Undo restores only captions still exactly as the operation left them: a
-caption edited by hand since is left alone and listed, so undo never wipes later work.
+so even an operation cut short half-way can be undone. The last ``UNDO_LEVELS`` operations are kept;
+``undo`` takes back the newest, or any older one out of order. Undo restores only captions still
+exactly as the operation left them: a caption edited by hand since, or rewritten by a newer operation,
+is left alone and listed, so undo never wipes later work.
 """
 from __future__ import annotations
 
@@ -248,6 +249,9 @@ class UndoResult:
     op: str
     restored: int
     skipped: list[str] = field(default_factory=list)  # dataset-relative captions edited since the operation
+    #: of the skipped ones, those a newer operation rewrote: caption -> that operation
+    newer: dict[str, str] = field(default_factory=dict)
+    journal: str = ""  # the journal that was undone (it has left the history)
 
 
 def _journals(layout: DatasetLayout) -> list[Path]:
@@ -292,31 +296,49 @@ def undo_info(layout: DatasetLayout) -> UndoInfo | None:
     return history[0] if history else None
 
 
-def undo(ws: Workspace, layout: DatasetLayout) -> UndoResult:
-    """Take back the newest bulk operation: put back the exact bytes it replaced, and move captions it
-    created to the trash. Only captions still exactly as the operation left them are touched; the
-    ones edited (or deleted) since are skipped and listed in the result."""
+def undo(ws: Workspace, layout: DatasetLayout, entry: UndoInfo | str | None = None) -> UndoResult:
+    """Take back a bulk operation: put back the exact bytes it replaced, and move captions it created
+    to the trash. Only captions still exactly as the operation left them are touched; the ones edited
+    (or deleted) since are skipped and listed in the result.
+
+    ``entry`` picks an operation from ``undo_history`` (its ``UndoInfo`` or journal name); None is the
+    newest. An older operation is undone out of order by the same rule: a caption that a newer
+    operation rewrote is no longer as this one left it, so it is skipped (``result.newer`` names that
+    operation), and the newer operations stay undoable. The entry then leaves the history."""
     journals = _journals(layout)
     if not journals:
         raise UndoError(f"nothing to undo in {layout.name!r}")
-    path = journals[-1]
+    if entry is None:
+        path = journals[-1]
+    else:
+        wanted = entry.journal if isinstance(entry, UndoInfo) else str(entry)
+        path = next((j for j in journals if j.name == wanted), None)
+        if path is None:
+            raise UndoError(f"{layout.name!r} has no undo entry {wanted!r} (it was undone or dropped); "
+                            "see the undo history")
     journal = _read_journal(layout, path)
+    newer = _newer_changes(layout, journals[journals.index(path) + 1:])
     from nyx_core.trash import move_to_trash
 
     root = layout.root.resolve()
-    result = UndoResult(journal["op"], 0)
+    result = UndoResult(journal["op"], 0, journal=path.name)
     writer = _BulkWriter()
-    for rel, entry in journal["entries"].items():
+    for rel, item in journal["entries"].items():
         parts = rel.split("/")
         if rel.startswith("/") or "\\" in rel or ".." in parts or "" in parts:
             continue  # a hand-edited journal must not reach outside the dataset
         target = root.joinpath(*parts)
-        expected = entry.get("after_sha256")
+        expected = item.get("after_sha256")
         current = _read_with_mode(str(target))
-        if expected is not None and (current is None or hashlib.sha256(current[0]).hexdigest() != expected):
+        changed = current is None or hashlib.sha256(current[0]).hexdigest() != expected
+        # A journal of a job that never sealed it has no after_sha256: the newest one is undone
+        # whole (as always); an older one leaves alone what a newer operation rewrote.
+        if (expected is not None and changed) or (expected is None and rel in newer):
             result.skipped.append(rel)
+            if rel in newer:
+                result.newer[rel] = newer[rel]
             continue
-        before = entry.get("before")
+        before = item.get("before")
         if before is None:
             if current is not None:
                 move_to_trash(ws, target)
@@ -325,6 +347,19 @@ def undo(ws: Workspace, layout: DatasetLayout) -> UndoResult:
         result.restored += 1
     os.unlink(path)
     return result
+
+
+def _newer_changes(layout: DatasetLayout, newer: list[Path]) -> dict[str, str]:
+    """caption -> the newest later operation that rewrote it (what out-of-order undo reports)."""
+    out: dict[str, str] = {}
+    for path in newer:
+        try:
+            j = _read_journal(layout, path)
+        except UndoError:
+            continue
+        for rel in j["entries"]:
+            out[rel] = j["op"]
+    return out
 
 
 # -- whole-dataset views ---------------------------------------------------------------------------

@@ -114,12 +114,31 @@ class Dataset:
     def apply(self, op: TagOp, images: Iterable[Path] | None = None) -> int:
         return caption_ops.apply(self.layout, op, images)
 
-    def undo(self) -> caption_ops.UndoResult:
-        """Take back the newest bulk operation (captions hand-edited since are skipped and listed)."""
-        return caption_ops.undo(self.ws, self.layout)
+    def undo(self, entry: caption_ops.UndoInfo | str | None = None) -> caption_ops.UndoResult:
+        """Take back the newest bulk operation, or ``entry`` (one of ``undo_history()``) out of order.
+        Captions edited since, by hand or by a newer operation, are skipped and listed."""
+        return caption_ops.undo(self.ws, self.layout, entry)
 
     def undo_history(self) -> list[caption_ops.UndoInfo]:
         return caption_ops.undo_history(self.layout)
+
+    # -- excluding images from training ------------------------------------------------------------
+    def exclude(self, *images: Path | str) -> list:  # noqa: ANN401 - list[ExcludedImage]
+        """Move images (and their captions and caches) out of training, into ``.nyx/excluded/``."""
+        from nyx_core.datasets.exclusion import exclude_images
+
+        return exclude_images(self.ws, self.name, images)
+
+    def include(self, *images: Path | str, concept: str | None = None) -> list[Path]:
+        """Put excluded images back (into their concept, or ``concept`` when that one is gone)."""
+        from nyx_core.datasets.exclusion import include_images
+
+        return include_images(self.ws, self.name, images, concept=concept)
+
+    def excluded(self) -> list:  # list[ExcludedImage]
+        from nyx_core.datasets.exclusion import excluded_images
+
+        return excluded_images(self.ws, self.name)
 
     # -- image tools ----------------------------------------------------------------------------
     def convert(self, fmt: str, **kw):  # noqa: ANN003, ANN201

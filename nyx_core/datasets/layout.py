@@ -8,6 +8,7 @@ keeps it out of sd-scripts' image glob.
 """
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -176,8 +177,11 @@ def save_settings(root: Path, settings: DatasetSettings) -> None:
 
 def _images_in(folder: Path) -> tuple[list[Path], list[Path]]:
     """(the images sd-scripts trains on, image files it skips because of their extension's case)."""
-    found = sorted((p for p in folder.iterdir() if not p.name.startswith(".") and is_image_name(p) and p.is_file()),
-                   key=lambda p: p.name)
+    # scandir's entry.is_file() answers from the directory listing (no stat per file, except for
+    # symlinks): 10,000 images are one listing, not 10,000 system calls
+    with os.scandir(folder) as it:
+        found = sorted((Path(e.path) for e in it if not e.name.startswith(".") and is_image_name(e.name) and e.is_file()),
+                       key=lambda p: p.name)
     return [p for p in found if is_trainable_image(p)], [p for p in found if not is_trainable_image(p)]
 
 
