@@ -1,6 +1,6 @@
 """WD14 tagging throughput: Nyx's pipeline vs a plain one-image-at-a-time loop.
 
-    python bench/tagging.py [--images 200] [--batch 8] [--heavy 2] [--rounds 3] [--baseline-nyx-preprocess]
+    python bench/tagging.py [--images 200] [--batch 8] [--heavy 2] [--rounds 5] [--baseline-nyx-preprocess]
 
 Both sides tag the same files on disk with the same ONNX model (a tiny tagger with the real
 signature, 448 px input, built here with onnx's helper API; ``--heavy`` adds 3x3 convolutions so
@@ -143,7 +143,7 @@ def main() -> None:
     ap.add_argument("--images", type=int, default=200)
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--heavy", type=int, default=2)
-    ap.add_argument("--rounds", type=int, default=3,
+    ap.add_argument("--rounds", type=int, default=5,
                     help="baseline and Nyx alternate this many times; the ratio is the median of the rounds' "
                          "ratios (a shared machine's load changes from minute to minute)")
     ap.add_argument("--baseline-nyx-preprocess", action="store_true",

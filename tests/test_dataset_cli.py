@@ -104,14 +104,20 @@ def test_cli_manage_and_tools(ws):
     assert r.returncode == 0 and "trash" in r.stdout and not (ws.datasets / "e").exists()
 
 
-def test_undo_lists_history_and_skipped(ws):
+def _two_captioned(ws, name: str, repeats: int):
+    """Dataset NAME with concept "c": a.png and b.png, each captioned "cat"; returns the concept folder."""
     from nyx_core.datasets.manager import create_dataset
 
-    create_dataset(ws, "u", "c", 1)
-    folder = ws.datasets / "u" / "1_c"
-    for name in ("a", "b"):
-        Image.new("RGB", (8, 8)).save(folder / f"{name}.png")
-        (folder / f"{name}.txt").write_text("cat")
+    create_dataset(ws, name, "c", repeats)
+    folder = ws.datasets / name / f"{repeats}_c"
+    for stem in ("a", "b"):
+        Image.new("RGB", (8, 8)).save(folder / f"{stem}.png")
+        (folder / f"{stem}.txt").write_text("cat")
+    return folder
+
+
+def test_undo_lists_history_and_skipped(ws):
+    folder = _two_captioned(ws, "u", 1)
     assert nyx(ws, "dataset", "tags", "u", "--add", "one").returncode == 0
     assert nyx(ws, "dataset", "tags", "u", "--add", "two").returncode == 0
     r = nyx(ws, "dataset", "undo", "u", "--list")
@@ -123,13 +129,7 @@ def test_undo_lists_history_and_skipped(ws):
 
 
 def test_exclude_include_and_list(ws):
-    from nyx_core.datasets.manager import create_dataset
-
-    create_dataset(ws, "x", "c", 2)
-    folder = ws.datasets / "x" / "2_c"
-    for name in ("a", "b"):
-        Image.new("RGB", (8, 8)).save(folder / f"{name}.png")
-        (folder / f"{name}.txt").write_text("cat")
+    folder = _two_captioned(ws, "x", 2)
     r = nyx(ws, "dataset", "exclude", "x", "a.png", "2_c/b.png")
     assert r.returncode == 0, r.stderr
     assert "excluded 2_c/a.png with a.txt" in r.stdout and "2 image(s) out of training" in r.stdout
@@ -157,13 +157,7 @@ def test_exclude_include_and_list(ws):
 
 
 def test_undo_an_older_entry_by_number(ws):
-    from nyx_core.datasets.manager import create_dataset
-
-    create_dataset(ws, "u", "c", 1)
-    folder = ws.datasets / "u" / "1_c"
-    for name in ("a", "b"):
-        Image.new("RGB", (8, 8)).save(folder / f"{name}.png")
-        (folder / f"{name}.txt").write_text("cat")
+    folder = _two_captioned(ws, "u", 1)
     assert nyx(ws, "dataset", "tags", "u", "--add", "one").returncode == 0
     (folder / "b.txt").write_text("cat, one, mine")  # a hand edit after "one"
     assert nyx(ws, "dataset", "tags", "u", "--add", "two", "--front").returncode == 0
