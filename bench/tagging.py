@@ -42,9 +42,10 @@ from PIL import Image, ImageDraw, ImageFilter  # noqa: E402
 from nyx_core.tagging.engine import Tagger  # noqa: E402
 from nyx_core.tagging.options import TagOptions  # noqa: E402
 from nyx_core.tagging.output import apply_caption  # noqa: E402
-from nyx_core.tagging.preprocess import preprocess, to_rgb  # noqa: E402
+from nyx_core.tagging.preprocess import preprocess  # noqa: E402
 from nyx_core.tagging.select import prepare, select  # noqa: E402
 from nyx_core.tagging.wd14 import tag_images  # noqa: E402
+from nyx_dev.wd14_plain import plain_preprocess  # noqa: E402
 from tests.tagging_fixtures import build_model  # noqa: E402
 
 SIZES = [(1024, 768), (768, 1024), (1536, 1024), (1024, 1536), (1024, 1024), (512, 768), (1216, 832), (832, 1216)]
@@ -75,25 +76,6 @@ def make_photos(folder: Path, n: int, seed: int = 0) -> list[Path]:
             Image.fromarray(arr).save(p, quality=92)
         out.append(p)
     return out
-
-
-def plain_preprocess(image: Image.Image, side: int) -> np.ndarray:
-    """The straightforward pre-processing (the steps sd-scripts' script takes, in its order):
-    the same bytes as Nyx's, without Nyx's reordering (tests/test_tagging_pipeline.py)."""
-    import cv2
-
-    arr = np.asarray(to_rgb(image))[:, :, ::-1]
-    h, w = arr.shape[:2]
-    size = max(h, w)
-    pad_x, pad_y = size - w, size - h
-    arr = np.pad(arr, ((pad_y // 2, pad_y - pad_y // 2), (pad_x // 2, pad_x - pad_x // 2), (0, 0)),
-                 mode="constant", constant_values=255)
-    if size >= side:
-        arr = cv2.resize(np.ascontiguousarray(arr), (side, side), interpolation=cv2.INTER_AREA)
-    else:
-        rgb = Image.fromarray(np.ascontiguousarray(arr[:, :, ::-1]))
-        arr = np.asarray(rgb.resize((side, side), resample=Image.Resampling.LANCZOS))[:, :, ::-1]
-    return arr.astype(np.float32)
 
 
 def baseline(session, side: int, images: list[Path], opts: TagOptions, prep, stages: dict,  # noqa: ANN001

@@ -15,27 +15,9 @@ from PIL import Image
 from nyx_core.tagging import preprocess
 from nyx_core.tagging.engine import cpu_plan
 from nyx_core.tagging.pipeline import ordered_map
+from nyx_dev.wd14_plain import plain_preprocess as plain
 
 pytestmark = pytest.mark.timeout(120)
-
-
-def plain(image: Image.Image, side: int) -> np.ndarray:
-    """The straightforward order, step by step as sd-scripts' WD14 script takes them: RGB → BGR
-    on the full image, np.pad with white, then resize (cv2 INTER_AREA shrinking, Pillow Lanczos
-    in RGB enlarging), float32."""
-    import cv2
-
-    arr = np.asarray(preprocess.to_rgb(image))[:, :, ::-1]
-    h, w = arr.shape[:2]
-    size = max(h, w)
-    px, py = size - w, size - h
-    arr = np.pad(arr, ((py // 2, py - py // 2), (px // 2, px - px // 2), (0, 0)), mode="constant", constant_values=255)
-    if size >= side:
-        arr = cv2.resize(np.ascontiguousarray(arr), (side, side), interpolation=cv2.INTER_AREA)
-    else:
-        rgb = Image.fromarray(np.ascontiguousarray(arr[:, :, ::-1]))
-        arr = np.asarray(rgb.resize((side, side), resample=Image.Resampling.LANCZOS))[:, :, ::-1]
-    return arr.astype(np.float32)
 
 
 def _cases() -> list[tuple[str, Image.Image]]:
