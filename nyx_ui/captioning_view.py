@@ -200,20 +200,30 @@ def _review(ws: Workspace, layout: DatasetLayout, job: Job, state: ProgressState
                 ss["ds_selected"] = r["image"]
                 st.rerun(scope="app")
     try:
-        info = caption_ops.undo_info(layout)
+        history = caption_ops.undo_history(layout)
     except NyxError as exc:
         st.caption(str(exc))
-        info = None
-    can_undo = info is not None and rv.journal_op is not None and info.op == rv.journal_op
+        history = []
+    # the run's own history entry, wherever it is: later edits don't take its undo away
+    entry = next((h for h in history if rv.journal_op is not None and h.op == rv.journal_op), None)
     c1, c2 = st.columns([1, 3], vertical_alignment="center")
-    if c1.button("Undo this run", key=f"cap_undo_{job.id}", disabled=not can_undo):
-        res = caption_ops.undo(ws, layout)
-        st.session_state["ds_flash"] = ("success", f"Undid {rv.journal_op}: {res.restored} caption(s) restored"
-                                        + (f"; {len(res.skipped)} edited since were left alone." if res.skipped
-                                           else "."))
-        st.rerun(scope="app")
-    c2.caption("Puts back every caption as it was before the run (the tag editor's undo)." if can_undo
-               else "This run can no longer be undone here (another edit came after it, or it was undone).")
+    if c1.button("Undo this run", key=f"cap_undo_{job.id}", disabled=entry is None):
+        try:
+            res = caption_ops.undo(ws, layout, entry)
+        except NyxError as exc:
+            st.error(str(exc))
+        else:
+            st.session_state["ds_flash"] = ("success", f"Undid {rv.journal_op}: {res.restored} caption(s) restored"
+                                            + (f"; {len(res.skipped)} changed since were left alone." if res.skipped
+                                               else "."))
+            st.rerun(scope="app")
+    if entry is None:
+        c2.caption("This run was undone already (or has left the 20-entry undo history).")
+    elif entry is history[0]:
+        c2.caption("Puts back every caption as it was before the run (the tag editor's undo).")
+    else:
+        c2.caption("Puts back the captions still as the run left them; ones changed since (by hand or by a "
+                   "later operation) are left alone and listed.")
 
 
 # -- tag editor: tags just under the threshold --------------------------------------------------------

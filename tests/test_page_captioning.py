@@ -88,6 +88,39 @@ def test_tag_run_review_undo_and_near_misses(ws):
     assert next(b for b in at.button if b.label == "Undo this run").disabled
 
 
+def test_a_run_stays_undoable_after_a_later_tag_operation(ws):
+    """Undo this run is not only for the newest history entry: after a later bulk operation it
+    restores the captions still as the run left them and leaves the later operation's alone."""
+    from nyx_core.datasets.captions import TagOp
+
+    build_model(ws.models / "taggers" / "tiny", side=64)
+    create_dataset(ws, "cats", "ohwx cat", 5)
+    make_images(ws.datasets / "cats" / "5_ohwx cat", 3)
+    before = _captions(ws)
+    at = _page().run()
+    at.selectbox(key="cap_t_model").set_value("tiny")
+    next(b for b in at.button if b.label == "Tag 3 image(s)").click().run()
+    assert not at.exception, at.exception
+    jm = JobManager(ws, Settings())
+    assert jm.wait(jm.list()[0].id, 90).state == JobState.COMPLETED
+    layout = scan_dataset(ws, "cats")
+    later = layout.images()[0]
+    assert caption_ops.apply(layout, TagOp("add", ("later",)), [later]) == 1
+    kept = caption_ops.read_caption(layout, later)
+
+    at = _page().run()
+    undo = next(b for b in at.button if b.label == "Undo this run")
+    assert not undo.disabled
+    undo.click().run()
+    assert not at.exception, at.exception
+    now = _captions(ws)
+    assert now[later.name] == kept  # the later operation's caption is left alone
+    assert {k: v for k, v in now.items() if k != later.name} == {k: v for k, v in before.items() if k != later.name}
+    assert any("2 caption(s) restored; 1 changed since were left alone" in s.value for s in at.success)
+    left = caption_ops.undo_history(layout)  # the run's entry is gone; the later operation's stays
+    assert len(left) == 1 and "later" in left[0].op
+
+
 def test_bad_model_folder_and_missing_captioner_python_are_one_line_errors(ws):
     create_dataset(ws, "cats", "ohwx cat", 5)
     make_images(ws.datasets / "cats" / "5_ohwx cat", 2)
