@@ -12,7 +12,8 @@ from pathlib import Path
 import streamlit as st
 
 from nyx_core.datasets import caption_ops
-from nyx_core.datasets.exclusion import delete_excluded, exclude_image, excluded_images, include_image
+from nyx_core.datasets.exclusion import (delete_excluded, exclude_image, exclude_images, excluded_images,
+                                         include_image)
 from nyx_core.datasets.layout import DatasetLayout
 from nyx_core.errors import NyxError
 from nyx_core.names import shown as esc
@@ -37,6 +38,28 @@ def exclude(ws: Workspace, layout: DatasetLayout, image: Path, slot: str = "gall
                                "*Excluded from training* below the gallery puts it back.")
     ss["ds_excl_open"] = True
     return True
+
+
+def exclude_filtered(ws: Workspace, layout: DatasetLayout, images: list[Path]) -> None:
+    """When the gallery's filter narrows it, one action excludes every image it shows (e.g. all
+    tagged "blurry"): confirmed first, all or nothing (every clash is checked before anything moves)."""
+    if not images:
+        return
+    with st.popover(f"Exclude these {len(images)} from training", icon=":material/visibility_off:"):
+        st.caption("They move with their captions and caches to the dataset's excluded list, "
+                   "where *Include back* returns them.")
+        sure = st.checkbox(f"Yes, exclude the {len(images)} image(s) the filter shows", key="ds_excl_all_ok")
+        if st.button("Exclude them", key="ds_excl_all", disabled=not sure):
+            try:
+                moved = exclude_images(ws, layout.name, images)
+            except NyxError as exc:
+                st.error(str(exc))
+                return
+            ss.pop("ds_excl_all_ok", None)
+            view.note("gallery", "success", f"Excluded {len(moved)} image(s) from training. They are kept with "
+                                            "the dataset: *Excluded from training* below the gallery puts them back.")
+            ss["ds_excl_open"] = True
+            st.rerun()
 
 
 def excluded_section(ws: Workspace, layout: DatasetLayout) -> None:

@@ -316,6 +316,8 @@ if pages > 1:
 else:
     g2, page_no = st, 1
 g2.caption(f"{len(shown)} of {len(captions)} image(s)")
+if 0 < len(shown) < len(captions):  # a filter is on: act on what it shows
+    exclusion_view.exclude_filtered(ws, layout, shown)
 view.show_note("gallery")
 # fixed-width tiles in one wrapping row: two per row on a phone, six or more on a desktop
 # (st.columns would stack to one full-width image per screen on a phone)

@@ -325,6 +325,23 @@ def test_exclude_from_tile_and_panel_then_include_back(ws):
     assert not any(e.label.startswith("Excluded from training") for e in at.expander)
 
 
+def test_exclude_every_image_the_filter_shows(ws):
+    f = _dataset(ws, n=4)  # img0 "cat, sitting", img1 "cat, long_hair", img2/img3 uncaptioned
+    at = _page().run()
+    assert not any(b.key == "ds_excl_all" for b in at.button)  # no filter: nothing to act on
+    at.checkbox(key="ds_f_nocap").check().run()
+    go = _button(at, "ds_excl_all")
+    assert go.disabled  # asks first
+    at.checkbox(key="ds_excl_all_ok").check().run()
+    _button(at, "ds_excl_all").click().run()
+    assert not at.exception, at.exception
+    kept = ws.datasets / "cats" / ".nyx" / "excluded" / "5_ohwx cat"
+    assert sorted(p.name for p in kept.iterdir()) == ["img2.png", "img3.png"]
+    assert sorted(p.name for p in f.iterdir()) == ["img0.png", "img0.txt", "img1.png", "img1.txt"]
+    assert any("Excluded 2 image(s) from training" in s.value for s in at.success)
+    assert any(e.label == "Excluded from training (2)" for e in at.expander)
+
+
 def test_undo_an_older_history_entry_from_its_row(ws):
     f = _dataset(ws)
     before = (f / "img0.txt").read_bytes()
