@@ -7,11 +7,10 @@ Captions are written one by one, atomically, by mode; stopping keeps what is wri
 """
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
-from nyx_core.tagging.run import CaptionRun
+from nyx_core.tagging.run import CaptionRun, job_main
 
 
 def guard_torchvision() -> str | None:
@@ -59,19 +58,13 @@ def join_caption(prefix: str, text: str, suffix: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    spec = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
-    folder = Path(argv[1]) if len(argv) > 1 else Path.cwd()
-    job = CaptionRun(spec, folder, [Path(p) for p in spec["images"]])
-    return job.run(lambda job: _caption(job, spec))
+    return job_main(argv, _caption)
 
 
 def _caption(job: CaptionRun, spec: dict) -> None:
-    from nyx_core.tagging.catalog import ModelRef, ensure_downloaded
     from nyx_core.tagging.options import CaptionOptions
     from nyx_core.tagging.output import apply_caption, has_caption, read_text
 
-    rep = job.rep
     opts = CaptionOptions.from_dict(spec["options"])
     todo = []
     for img in job.images:
@@ -81,10 +74,7 @@ def _caption(job: CaptionRun, spec: dict) -> None:
             todo.append(img)
     if not todo:  # a resumed run with nothing left does not load torch or the model at all
         return
-    m = spec["model"]
-    ref = ModelRef("captioners", m["name"], Path(m["folder"]), m.get("repo_id"))
-    rep.progress(rep.done, message=f"loading {ref.name}", force=True)
-    model_dir = ensure_downloaded(ref, progress=lambda msg: rep.progress(rep.done, message=msg, force=True))
+    ref, model_dir = job.fetch_model("captioners")
     broken = guard_torchvision()
     if broken:
         print(f"torchvision cannot be imported ({broken}); captioning without it", flush=True)

@@ -7,6 +7,7 @@ Standard library only at import time: the captioner runs in sd-scripts' Python.
 """
 from __future__ import annotations
 
+import json
 import signal
 import sys
 import time
@@ -35,6 +36,17 @@ class CaptionRun:
             return path.relative_to(self.root).as_posix()
         except ValueError:
             return str(path)
+
+    def fetch_model(self, kind: str):  # noqa: ANN201 - (ModelRef, Path)
+        """The spec's model of ``kind`` ("taggers" / "captioners"), downloaded once if it is not
+        there yet, with what is happening shown as the job's progress message."""
+        from nyx_core.tagging.catalog import ModelRef, ensure_downloaded
+
+        m = self.spec["model"]
+        ref = ModelRef(kind, m["name"], Path(m["folder"]), m.get("repo_id"))
+        rep = self.rep
+        rep.progress(rep.done, message=f"loading {ref.name}", force=True)
+        return ref, ensure_downloaded(ref, progress=lambda msg: rep.progress(rep.done, message=msg, force=True))
 
     def start_clock(self) -> None:
         """Time the work from here (after the model has loaded)."""
@@ -94,3 +106,13 @@ class CaptionRun:
             if self.ledger is not None:
                 self.ledger.close()
             seal_journal(self.spec.get("journal"), self.written)
+
+
+def job_main(argv: list[str] | None, body: Callable[[CaptionRun, dict], None]) -> int:
+    """A caption program's entry: ``argv`` is [spec.json, job folder (default: cwd)]; runs
+    ``body(job, spec)`` and returns the exit code for the job runner."""
+    argv = sys.argv[1:] if argv is None else argv
+    spec = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
+    folder = Path(argv[1]) if len(argv) > 1 else Path.cwd()
+    job = CaptionRun(spec, folder, [Path(p) for p in spec["images"]])
+    return job.run(lambda job: body(job, spec))

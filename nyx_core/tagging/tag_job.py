@@ -8,33 +8,22 @@ already written.
 """
 from __future__ import annotations
 
-import json
 import sys
 import time
-from pathlib import Path
 
-from nyx_core.tagging.run import CaptionRun
+from nyx_core.tagging.run import CaptionRun, job_main
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    spec = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
-    folder = Path(argv[1]) if len(argv) > 1 else Path.cwd()
-    job = CaptionRun(spec, folder, [Path(p) for p in spec["images"]])
-    return job.run(lambda job: _tag(job, spec))
+    return job_main(argv, _tag)
 
 
 def _tag(job: CaptionRun, spec: dict) -> None:
-    from nyx_core.tagging.catalog import ModelRef, ensure_downloaded
     from nyx_core.tagging.engine import Tagger, providers
     from nyx_core.tagging.options import TagOptions
     from nyx_core.tagging.wd14 import tag_images
 
-    rep = job.rep
-    m = spec["model"]
-    ref = ModelRef("taggers", m["name"], Path(m["folder"]), m.get("repo_id"))
-    rep.progress(0, message=f"loading {ref.name}", force=True)
-    model_dir = ensure_downloaded(ref, progress=lambda msg: rep.progress(0, message=msg, force=True))
+    ref, model_dir = job.fetch_model("taggers")
     tagger = Tagger(model_dir)
     print(f"tagger {ref.name}: input {tagger.side}px, {len(tagger.labels)} tags, providers {providers()}", flush=True)
     opts = TagOptions.from_dict(spec["options"])
