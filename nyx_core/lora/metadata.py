@@ -12,6 +12,7 @@ import struct
 from pathlib import Path
 
 from nyx_core.errors import NyxError
+from nyx_core.fsutil import atomic_output
 from nyx_core.lora import st
 
 #: user-editable fields → the metadata key written (modelspec keys as sd-scripts' --metadata_* write them)
@@ -63,18 +64,10 @@ def write_with_metadata(src: str | os.PathLike[str], dest: str | os.PathLike[str
         obj[e.name] = {"dtype": e.dtype, "shape": list(e.shape), "data_offsets": [e.start - base, e.end - base]}
     raw = json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
     raw += b" " * (-len(raw) % 8)
-    tmp = dest_p.with_name(f".{dest_p.name}.{os.getpid()}.tmp")
-    try:
-        with open(src_p, "rb") as fi, open(tmp, "wb") as fo:
-            fo.write(struct.pack("<Q", len(raw)) + raw)
-            fi.seek(base)
-            shutil.copyfileobj(fi, fo, 1 << 22)
-            fo.flush()
-            os.fsync(fo.fileno())
-        os.replace(tmp, dest_p)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with open(src_p, "rb") as fi, atomic_output(dest_p) as fo:
+        fo.write(struct.pack("<Q", len(raw)) + raw)
+        fi.seek(base)
+        shutil.copyfileobj(fi, fo, 1 << 22)
     return dest_p
 
 

@@ -20,6 +20,7 @@ from typing import Any, Callable, Iterable
 import numpy as np
 
 from nyx_core.errors import NyxError
+from nyx_core.fsutil import atomic_output
 from nyx_core.models.safetensors_header import InvalidWeights
 from nyx_core.models.safetensors_header import read_header as parse_header
 
@@ -175,23 +176,15 @@ def write_file(path: str | os.PathLike[str], tensors: Iterable[OutTensor], metad
     dest = Path(path)
     items = layout_order(tensors)
     head = header_bytes(items, metadata)
-    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(head)
-            for i, t in enumerate(items):
-                data = t.data() if callable(t.data) else t.data
-                if len(data) != t.nbytes:
-                    raise SafetensorsError(f"tensor {t.name}: {len(data)} bytes, expected {t.nbytes}")
-                f.write(data)
-                if progress:
-                    progress(i + 1, len(items))
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, dest)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with atomic_output(dest) as f:
+        f.write(head)
+        for i, t in enumerate(items):
+            data = t.data() if callable(t.data) else t.data
+            if len(data) != t.nbytes:
+                raise SafetensorsError(f"tensor {t.name}: {len(data)} bytes, expected {t.nbytes}")
+            f.write(data)
+            if progress:
+                progress(i + 1, len(items))
     return dest
 
 
