@@ -7,6 +7,7 @@ server never imports onnxruntime or torch.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
 
 import streamlit as st
 
@@ -92,18 +93,24 @@ def _tag_form(ws: Workspace, layout: DatasetLayout, n: int) -> None:
                              help="model: the tagger's label order, as sd-scripts writes; score: surest first")
         go = st.form_submit_button(f"Tag {n} image(s)", type="primary", disabled=n == 0)
     if go:
-        try:
-            opts = TagOptions(general_threshold=float(g_thr), character_threshold=float(c_thr), general_mcut=mcut,
-                              character_mcut=mcut, undesired=parse_list(undesired), replacements=parse_replacements(repl),
-                              first=parse_list(first), character_first=char_first, rating=rating,
-                              underscores_to_spaces=unders, escape_brackets=escape, max_tags=int(max_tags),
-                              order=order, mode=mode)
-            job = tjobs.submit_tag(ws, layout.name, model, opts, batch=int(batch))
-        except NyxError as exc:
-            st.error(str(exc))
-        else:
-            ss[f"cap_job_{layout.name}"] = job.id
-            st.rerun()
+        _start(layout, lambda: tjobs.submit_tag(ws, layout.name, model, TagOptions(
+            general_threshold=float(g_thr), character_threshold=float(c_thr), general_mcut=mcut,
+            character_mcut=mcut, undesired=parse_list(undesired), replacements=parse_replacements(repl),
+            first=parse_list(first), character_first=char_first, rating=rating,
+            underscores_to_spaces=unders, escape_brackets=escape, max_tags=int(max_tags),
+            order=order, mode=mode), batch=int(batch)))
+
+
+def _start(layout: DatasetLayout, submit: Callable[[], Job]) -> None:
+    """Start the job ``submit`` makes (its options are checked on the way), or say in one line why
+    not; once started, the run panel follows it."""
+    try:
+        job = submit()
+    except NyxError as exc:
+        st.error(str(exc))
+        return
+    ss[f"cap_job_{layout.name}"] = job.id
+    st.rerun()
 
 
 def _caption_form(ws: Workspace, layout: DatasetLayout, n: int) -> None:
@@ -124,16 +131,9 @@ def _caption_form(ws: Workspace, layout: DatasetLayout, n: int) -> None:
         device = c4.selectbox("Device", ["auto", "cuda", "cpu"], key="cap_c_device")
         go = st.form_submit_button(f"Caption {n} image(s)", type="primary", disabled=n == 0)
     if go:
-        try:
-            opts = CaptionOptions(prompt=prompt, prefix=prefix, suffix=suffix, max_length=int(max_len),
-                                  beams=int(beams), batch=int(batch), mode=mode,
-                                  device="" if device == "auto" else device)
-            job = tjobs.submit_caption(ws, layout.name, model, opts)
-        except NyxError as exc:
-            st.error(str(exc))
-        else:
-            ss[f"cap_job_{layout.name}"] = job.id
-            st.rerun()
+        _start(layout, lambda: tjobs.submit_caption(ws, layout.name, model, CaptionOptions(
+            prompt=prompt, prefix=prefix, suffix=suffix, max_length=int(max_len), beams=int(beams),
+            batch=int(batch), mode=mode, device="" if device == "auto" else device)))
 
 
 def _run_panel(ws: Workspace, layout: DatasetLayout, job_id: str) -> None:
