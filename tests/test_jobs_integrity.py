@@ -106,6 +106,18 @@ def test_reconcile_touches_nothing_recorded_before_a_reboot(jm, foreign_group):
 
 
 # Exactly one end event --------------------------------------------------------------------------
+def _all_at_once(target, *args, n: int) -> list[int | None]:  # noqa: ANN001
+    """Run ``target(*args, barrier)`` in ``n`` forked processes released together; their exit codes."""
+    ctx = multiprocessing.get_context("fork")
+    barrier = ctx.Barrier(n)
+    procs = [ctx.Process(target=target, args=(*args, barrier)) for _ in range(n)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(30)
+    return [p.exitcode for p in procs]
+
+
 def _reconcile_at_once(jobs_root: str, job_id: str, barrier) -> None:
     store = JobStore(Path(jobs_root))
     job = store.load(job_id)  # every reader sees the job running before any of them records it
@@ -115,14 +127,7 @@ def _reconcile_at_once(jobs_root: str, job_id: str, barrier) -> None:
 
 def test_several_readers_reconciling_a_dead_runner_append_exactly_one_end(jm, ws):
     job = _running_job(jm, "race")
-    ctx = multiprocessing.get_context("fork")
-    barrier = ctx.Barrier(6)
-    procs = [ctx.Process(target=_reconcile_at_once, args=(str(ws.jobs), job.id, barrier)) for _ in range(6)]
-    for p in procs:
-        p.start()
-    for p in procs:
-        p.join(30)
-    assert all(p.exitcode == 0 for p in procs)
+    assert _all_at_once(_reconcile_at_once, str(ws.jobs), job.id, n=6) == [0] * 6
     assert jm.get(job.id).state == JobState.LOST
     assert len(_ends(job)) == 1
 
@@ -138,13 +143,7 @@ def _remove_at_once(jobs_root: str, job_id: str, barrier) -> None:
 def test_removing_a_queued_job_twice_at_once_appends_one_end(jm, ws):
     job = jm.store.create("q", JobSpec(argv=["true"]))
     jm.store.queue.push(job.id)
-    ctx = multiprocessing.get_context("fork")
-    barrier = ctx.Barrier(4)
-    procs = [ctx.Process(target=_remove_at_once, args=(str(ws.jobs), job.id, barrier)) for _ in range(4)]
-    for p in procs:
-        p.start()
-    for p in procs:
-        p.join(30)
+    _all_at_once(_remove_at_once, str(ws.jobs), job.id, n=4)
     assert len(_ends(job)) == 1 and jm.get(job.id).state == JobState.STOPPED
 
 
