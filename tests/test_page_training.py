@@ -144,17 +144,22 @@ def test_export_rendered(ws):
     assert (ws.configs / "e.rendered" / "config.toml").is_file()
 
 
-def test_start_hands_off_to_jobs(ws, tmp_path, monkeypatch):
+def _stand_in_sd_scripts(tmp_path, monkeypatch, *, step_time: float) -> None:
+    """The page finds a fake sd-scripts (nyx_dev's stand-in trainer), through the environment."""
     import sys
 
-    from nyx_core.jobs import JobManager
     from nyx_dev.standin import make_fake_sd_scripts
 
-    fake = make_fake_sd_scripts(tmp_path / "sd-scripts")
-    monkeypatch.setenv("NYX_SD_SCRIPTS", str(fake))
+    monkeypatch.setenv("NYX_SD_SCRIPTS", str(make_fake_sd_scripts(tmp_path / "sd-scripts")))
     monkeypatch.setenv("NYX_SD_SCRIPTS_PYTHON", sys.executable)
     monkeypatch.setenv("NYX_LAUNCHER", "python")
-    monkeypatch.setenv("NYX_STANDIN_STEP_TIME", "0.01")
+    monkeypatch.setenv("NYX_STANDIN_STEP_TIME", str(step_time))
+
+
+def test_start_hands_off_to_jobs(ws, tmp_path, monkeypatch):
+    from nyx_core.jobs import JobManager
+
+    _stand_in_sd_scripts(tmp_path, monkeypatch, step_time=0.01)
     save_config(ready_config(ws, "sd15", dataset={"max_train_epochs": 1}), ws.configs / "go.toml")
     at = app().run()
     assert not at.warning  # sd-scripts "found", so no warning either
@@ -257,16 +262,9 @@ def test_drafts_kept_and_coming_back_opens_the_config_you_were_on(ws):
 
 
 def test_starting_a_config_that_is_already_running_asks_first(ws, tmp_path, monkeypatch):
-    import sys
-
     from nyx_core.jobs import JobManager
-    from nyx_dev.standin import make_fake_sd_scripts
 
-    fake = make_fake_sd_scripts(tmp_path / "sd-scripts")
-    monkeypatch.setenv("NYX_SD_SCRIPTS", str(fake))
-    monkeypatch.setenv("NYX_SD_SCRIPTS_PYTHON", sys.executable)
-    monkeypatch.setenv("NYX_LAUNCHER", "python")
-    monkeypatch.setenv("NYX_STANDIN_STEP_TIME", "0.5")
+    _stand_in_sd_scripts(tmp_path, monkeypatch, step_time=0.5)
     save_config(ready_config(ws, "sd15", dataset={"max_train_epochs": 1}), ws.configs / "twice.toml")
     at = app().run()
     at.button(key="tc_start").click().run()
