@@ -26,7 +26,7 @@ def _shown(ws, value: str) -> str:  # noqa: ANN001
 
 
 def try_tab(ws, path: Path, info: LoraInfo, jobs) -> None:  # noqa: ANN001 - jobs: () -> JobManager
-    from nyx_core.lora.tryit import SIZES, defaults_from_run, find_run, run_models
+    from nyx_core.lora.tryit import default_size, defaults_from_run, find_run, run_models
     from nyx_core.lora.tryit_dit import SCRIPTS, encoder_fields
 
     family = info.family
@@ -34,7 +34,7 @@ def try_tab(ws, path: Path, info: LoraInfo, jobs) -> None:  # noqa: ANN001 - job
     run_dir = find_run(ws, path)
     run_prompts, run_base = defaults_from_run(run_dir)
     models = run_models(run_dir)
-    size = SIZES.get(family, 512)
+    size = default_size(family)
     if dit:
         st.caption(SCRIPT_NOTE[family])
     with st.form("tools_try_form"):

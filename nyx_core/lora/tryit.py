@@ -24,8 +24,22 @@ from nyx_core.jobs.task import TaskReporter
 
 EPOCH_FILE = re.compile(r"^(?P<base>.+)-(?P<epoch>\d{6})$")
 SCRIPTS = {"SD1.5": "gen_img.py", "SD2": "gen_img.py", "SDXL": "gen_img.py"}
-#: The family's usual size (the families table's training resolution) when none is given.
-SIZES = {"SD1.5": 512, "SD2": 512, "SDXL": 1024, "Flux": 1024, "SD3": 1024}
+
+
+#: ``lora.info``'s family names → the families table's (SD2 LoRAs belong to "SD 1.5 / 2.x")
+CONFIG_FAMILY = {"SD1.5": "sd15", "SD2": "sd15", "SDXL": "sdxl", "Flux": "flux", "SD3": "sd3"}
+
+
+def family_spec(lora_family: str):  # noqa: ANN201 - a FamilySpec
+    """The families table's entry for a LoRA of ``lora_family``: its usual size, its encoders."""
+    from nyx_core.config.families import spec
+
+    return spec(CONFIG_FAMILY[lora_family])
+
+
+def default_size(lora_family: str) -> int:
+    """The family's usual training size (512 for a family Nyx cannot try)."""
+    return family_spec(lora_family).resolution if lora_family in CONFIG_FAMILY else 512
 
 
 @dataclass
@@ -187,8 +201,8 @@ def plan(ws, settings, req: TryRequest) -> dict:
         raise NyxError("give the base model (--base): it is not known from the run")
     if not req.strengths:
         raise NyxError("give at least one strength")
-    width = req.width or SIZES[info.family]
-    height = req.height or SIZES[info.family]
+    width = req.width or default_size(info.family)
+    height = req.height or default_size(info.family)
     multiple = 16 if dit else 8  # Flux/SD3 latents are 8× smaller and packed/patched in 2×2
     if not (64 <= width <= 4096 and 64 <= height <= 4096 and width % multiple == 0 and height % multiple == 0):
         raise NyxError(f"width and height must be multiples of {multiple} between 64 and 4096")

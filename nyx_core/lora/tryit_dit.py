@@ -34,10 +34,9 @@ _STEP = re.compile(r"(\d+)/(\d+) \[")
 
 def encoder_fields(family: str) -> tuple[tuple[str, str], ...]:
     """(config field, what it is) of the files the family needs besides the model (families table)."""
-    from nyx_core.config.enums import Family
-    from nyx_core.config.families import spec
+    from nyx_core.lora.tryit import family_spec
 
-    return spec({"Flux": Family.flux, "SD3": Family.sd3}[family]).encoders
+    return family_spec(family).encoders
 
 
 def check_lora(info) -> None:  # noqa: ANN001 - a LoraInfo
